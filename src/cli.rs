@@ -1,0 +1,181 @@
+//! Command-line interface (clap derive). Parsing only; behaviour lives in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Provision and operate an event-driven order pipeline on AWS from a declarative pipeline.yaml.
+#[derive(Debug, Parser)]
+#[command(name = "orderflow", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The pipeline file. Give it before the command (`orderflow -f my.yaml up`): after
+    /// `send-order`, `--file` names the order to send.
+    #[arg(short = 'f', long = "file", default_value = "pipeline.yaml")]
+    pub file: PathBuf,
+    /// Send every AWS call to this endpoint (e.g. a local emulator). Also read from AWS_ENDPOINT_URL.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region (overrides the file's `region` and the credential chain).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Named AWS profile from the shared config/credentials files.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Target the local emulator started by `orderflow local start` (test credentials, loopback endpoint).
+    #[arg(long, global = true, env = "ORDERFLOW_LOCAL")]
+    pub local: bool,
+    /// Port of the local emulator used with --local.
+    #[arg(long, global = true, env = "ORDERFLOW_LOCAL_PORT", default_value_t = 4566)]
+    pub local_port: u16,
+    /// Only print errors and the result (no progress lines).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check pipeline.yaml (syntax, keys, references, AWS limits). Makes no AWS call.
+    Validate(ValidateArgs),
+    /// Show what `up` would change (reads AWS, writes nothing).
+    Plan(PlanArgs),
+    /// Create or update every resource of the pipeline, in dependency order.
+    Up(UpArgs),
+    /// Delete every resource this stack owns (the orders table only with --delete-data).
+    Down(DownArgs),
+    /// Publish an order to the stack's bus and optionally wait for its outcome.
+    SendOrder(SendOrderArgs),
+    /// Manage the local AWS emulator (MiniStack) on 127.0.0.1.
+    Local(LocalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Take function binaries from this directory instead of building them
+    /// (`<dir>/<crate>`, `<dir>/<crate>/bootstrap` or `<dir>/<crate>.zip`).
+    #[arg(long, value_name = "DIR", env = "ORDERFLOW_PREBUILT")]
+    pub prebuilt: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Plan deletion of owned tables the file no longer declares (otherwise they are kept).
+    #[arg(long)]
+    pub delete_data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Apply without asking (required when not interactive).
+    #[arg(short, long)]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Also delete owned tables the file no longer declares (and their data).
+    #[arg(long)]
+    pub delete_data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Delete without asking (required when not interactive).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Also delete the stack's tables and all their data.
+    #[arg(long)]
+    pub delete_data: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SendOrderArgs {
+    /// Send this order (JSON) instead of a generated sample. It is sent as-is, valid or not.
+    #[arg(long = "file", visible_alias = "order-file", value_name = "FILE")]
+    pub order_file: Option<PathBuf>,
+    /// Send a generated order that fails validation (total does not match the items).
+    #[arg(long, conflicts_with = "order_file")]
+    pub invalid: bool,
+    /// Override the sample's order id.
+    #[arg(long)]
+    pub order_id: Option<String>,
+    /// Override the sample's customer id.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Override the sample's currency (ISO 4217, e.g. EUR).
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Override the sample's total, in minor units (cents).
+    #[arg(long)]
+    pub total_minor: Option<i64>,
+    /// Bus to publish to (logical name); defaults to the only bus in the file.
+    #[arg(long)]
+    pub bus: Option<String>,
+    /// Table to watch with --wait (logical name); defaults to the only table in the file.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Wait until the order is processed or rejected; exit non-zero on rejection or timeout.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds to wait with --wait.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    #[command(subcommand)]
+    pub command: LocalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Install (if needed) and start MiniStack in the background on 127.0.0.1.
+    Start {
+        #[arg(long, env = "ORDERFLOW_LOCAL_PORT", default_value_t = 4566)]
+        port: u16,
+    },
+    /// Stop the background MiniStack.
+    Stop {
+        #[arg(long, env = "ORDERFLOW_LOCAL_PORT", default_value_t = 4566)]
+        port: u16,
+    },
+    /// Show whether MiniStack is running.
+    Status {
+        #[arg(long, env = "ORDERFLOW_LOCAL_PORT", default_value_t = 4566)]
+        port: u16,
+    },
+    /// Install MiniStack into orderflow's own virtualenv (done by `start` too).
+    Install,
+}

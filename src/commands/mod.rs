@@ -1,0 +1,131 @@
+//! One file per command. Shared here: loading the spec (always first, before any AWS call),
+//! connecting to AWS, printing results as text or JSON, and asking for confirmation.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::aws::{Clients, Target};
+use crate::cli::{Cli, Command, Global, OutputFormat};
+use crate::error::Error;
+use crate::resources::Ctx;
+use crate::spec::{self, Spec};
+
+pub mod down;
+pub mod local;
+pub mod plan;
+pub mod send_order;
+pub mod up;
+pub mod validate;
+
+/// Run one parsed command line; the returned code is the process exit code.
+pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(a) => validate::run(g, a),
+        Command::Plan(a) => plan::run(g, a).await,
+        Command::Up(a) => up::run(g, a).await,
+        Command::Down(a) => down::run(g, a).await,
+        Command::SendOrder(a) => send_order::run(g, a).await,
+        Command::Local(a) => local::run(a),
+    }
+}
+
+/// Read and validate the pipeline. Every command starts here, so bad input never reaches AWS.
+pub fn load_spec(g: &Global) -> Result<Spec, Error> {
+    Ok(spec::load(&g.file)?)
+}
+
+/// Where to send AWS calls: `--local` means the emulator on loopback with test credentials.
+pub fn target(g: &Global, spec: &Spec) -> Target {
+    let endpoint_url = if g.local {
+        Some(format!("http://127.0.0.1:{}", g.local_port))
+    } else {
+        g.endpoint_url.clone()
+    };
+    Target {
+        endpoint_url,
+        region: g.region.clone().or_else(|| spec.region.clone()),
+        profile: g.profile.clone(),
+        local: g.local,
+    }
+}
+
+/// Spec + clients, ready for providers. `artifacts` are added by commands that deploy code.
+pub async fn connect(g: &Global, spec: Spec) -> Ctx {
+    let aws = Clients::new(&target(g, &spec), None).await;
+    Ctx {
+        region: aws.region.clone(),
+        spec: Arc::new(spec),
+        aws,
+        artifacts: Default::default(),
+    }
+}
+
+/// Directory holding the pipeline file (and the Cargo workspace with `functions/`).
+pub fn project_root(file: &Path) -> std::path::PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+/// Print a result: its Display for text, its Serialize for `--output json` (one JSON document on stdout).
+pub fn emit<T: std::fmt::Display + Serialize>(format: OutputFormat, value: &T) -> Result<(), Error> {
+    match format {
+        OutputFormat::Text => print!("{value}"),
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(value)
+                .map_err(|e| Error::Other(format!("serialising output: {e}")))?;
+            println!("{json}");
+        }
+    }
+    std::io::stdout()
+        .flush()
+        .map_err(|e| Error::io("writing output", e))
+}
+
+/// Ask before doing something destructive. `--yes` skips the question; without a terminal and
+/// without `--yes` the answer is no — CI must say so explicitly.
+pub fn confirm(question: &str, yes: bool) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Refused(format!(
+            "{question} — not asking because standard input is not a terminal; pass --yes to proceed"
+        )));
+    }
+    eprint!("{question} Type 'yes' to continue: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading confirmation", e))?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Error::Refused("cancelled: nothing was changed".into()))
+    }
+}
+
+/// API call counts, to show that an unchanged `up` writes nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallCounts {
+    pub total: usize,
+    pub writes: usize,
+}
+
+impl CallCounts {
+    pub fn of(ctx: &Ctx) -> CallCounts {
+        let calls = ctx.aws.calls.calls();
+        CallCounts {
+            total: calls.len(),
+            writes: calls.iter().filter(|c| c.is_write()).count(),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `orderflow plan`: read actual state and show what `up` would do. Read calls only.
+
+use std::process::ExitCode;
+
+use super::{connect, emit, load_spec, project_root};
+use crate::build;
+use crate::cli::{Global, PlanArgs};
+use crate::error::Error;
+use crate::graph::Graph;
+use crate::plan::plan;
+
+pub fn exit_code(detailed: bool, changes: bool) -> ExitCode {
+    if detailed && changes {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub async fn run(g: &Global, args: PlanArgs) -> Result<ExitCode, Error> {
+    let spec = load_spec(g)?;
+    let graph = Graph::build(&spec)?;
+    // Build (or take prebuilt) packages so code changes show up as a code_sha256 change.
+    let artifacts = build::build_functions(
+        &spec,
+        &project_root(&g.file),
+        args.build.prebuilt.as_deref(),
+    )?;
+    let mut ctx = connect(g, spec).await;
+    ctx.artifacts = artifacts;
+    let p = plan(&ctx, &graph, args.delete_data).await?;
+    emit(args.output, &p)?;
+    Ok(exit_code(args.detailed_exitcode, p.has_changes()))
+}

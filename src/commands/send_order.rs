@@ -1,0 +1,252 @@
+//! `orderflow send-order`: publish an OrderPlaced event to the stack's bus (checking PutEvents'
+//! per-entry failures) and, with `--wait`, poll the orders table until the order is processed or
+//! rejected, reporting the end-to-end latency.
+//!
+//! Exit codes: 0 sent / processed, 3 rejected, 4 timed out, 1 error.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{connect, emit, load_spec};
+use crate::cli::{Global, SendOrderArgs};
+use crate::error::Error;
+use crate::resources::Ctx;
+
+/// First poll interval; grows by half each time up to `MAX_POLL` so a local run sees the item
+/// within milliseconds while a long wait on real AWS does not hammer the table.
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Published; not waited for.
+    Sent,
+    Processed,
+    Rejected,
+    TimedOut,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub order_id: Option<String>,
+    pub event_id: Option<String>,
+    pub bus: String,
+    pub status: Status,
+    /// PutEvents → item visible in the table, in milliseconds (with --wait).
+    pub latency_ms: Option<f64>,
+    /// Why the order was rejected (validation reasons as stored by validate-order).
+    pub reasons: Vec<Value>,
+    /// The stored record (with --wait).
+    pub record: Option<Value>,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.order_id.as_deref().unwrap_or("(no order_id)");
+        match self.status {
+            Status::Sent => writeln!(f, "Order {id} sent to {} (event {}).", self.bus, self.event_id.as_deref().unwrap_or("?"))?,
+            Status::Processed => writeln!(f, "Order {id} PROCESSED in {:.0} ms.", self.latency_ms.unwrap_or_default())?,
+            Status::Rejected => {
+                writeln!(f, "Order {id} REJECTED in {:.0} ms:", self.latency_ms.unwrap_or_default())?;
+                for r in &self.reasons {
+                    let code = r.get("code").and_then(Value::as_str).unwrap_or("?");
+                    let msg = r.get("message").and_then(Value::as_str).unwrap_or("");
+                    writeln!(f, "  - {code}: {msg}")?;
+                }
+            }
+            Status::TimedOut => writeln!(f, "Order {id}: no outcome in the table before the timeout.")?,
+        }
+        if let Some(rec) = &self.record {
+            writeln!(f, "Record: {rec}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The one logical resource of a kind the command should use: the flag, or the only one declared.
+fn pick<'a>(kind: &str, flag: Option<&'a str>, names: impl Iterator<Item = &'a String>) -> Result<&'a str, Error> {
+    let names: Vec<&String> = names.collect();
+    if let Some(f) = flag {
+        return names
+            .iter()
+            .find(|n| n.as_str() == f)
+            .map(|n| n.as_str())
+            .ok_or_else(|| Error::Other(format!("no {kind} named `{f}` in the pipeline (declared: {})", join(&names))));
+    }
+    match names.as_slice() {
+        [one] => Ok(one.as_str()),
+        [] => Err(Error::Other(format!("the pipeline declares no {kind}"))),
+        many => Err(Error::Other(format!("the pipeline declares several {kind}s ({}); choose one with --{kind}", join(many)))),
+    }
+}
+
+fn join(names: &[&String]) -> String {
+    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The order to send, as JSON: a file as-is, or a generated sample; flags override fields.
+pub fn order_json(args: &SendOrderArgs) -> Result<Value, Error> {
+    let mut order = match &args.order_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            serde_json::from_str::<Value>(&text)
+                .map_err(|e| Error::Other(format!("{}:{}:{}: not valid JSON: {e}", path.display(), e.line(), e.column())))?
+        }
+        None => {
+            let sample = if args.invalid {
+                order_domain::sample::invalid_order()
+            } else {
+                order_domain::sample::valid_order(None)
+            };
+            serde_json::to_value(sample).map_err(|e| Error::Other(format!("serialising the sample order: {e}")))?
+        }
+    };
+    if let Value::Object(map) = &mut order {
+        if let Some(v) = &args.order_id {
+            map.insert("order_id".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = &args.customer {
+            map.insert("customer_id".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = &args.currency {
+            map.insert("currency".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = args.total_minor {
+            map.insert("total_minor".into(), Value::from(v));
+        }
+    }
+    Ok(order)
+}
+
+pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
+    let spec = load_spec(g)?;
+    let bus = pick("bus", args.bus.as_deref(), spec.buses.keys())?.to_string();
+    let table = if args.wait {
+        Some(pick("table", args.table.as_deref(), spec.tables.keys())?.to_string())
+    } else {
+        None
+    };
+    let order = order_json(&args)?;
+    let ctx = connect(g, spec).await;
+    let outcome = send(&ctx, &bus, table.as_deref(), &order, Duration::from_secs(args.timeout)).await?;
+    emit(args.output, &outcome)?;
+    Ok(match outcome.status {
+        Status::Sent | Status::Processed => ExitCode::SUCCESS,
+        Status::Rejected => ExitCode::from(3),
+        Status::TimedOut => ExitCode::from(4),
+    })
+}
+
+/// Publish `order` and, when `table` is given, wait for its outcome.
+pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, timeout: Duration) -> Result<Outcome, Error> {
+    let bus_name = ctx.physical_name(bus);
+    let order_id = order.get("order_id").and_then(Value::as_str).map(str::to_string);
+    let entry = PutEventsRequestEntry::builder()
+        .event_bus_name(&bus_name)
+        .source(order_domain::SOURCE)
+        .detail_type(order_domain::ORDER_PLACED)
+        .detail(order.to_string())
+        .build();
+    let started = Instant::now();
+    let out = ctx
+        .aws
+        .events
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .map_err(|e| Error::aws(format!("bus.{bus}"), "PutEvents", e))?;
+    // PutEvents succeeds as a call even when entries fail: check each one.
+    let first = out.entries().first();
+    if out.failed_entry_count() > 0 || first.and_then(|e| e.error_code()).is_some() {
+        let (code, msg) = first
+            .map(|e| (e.error_code().unwrap_or("?"), e.error_message().unwrap_or("")))
+            .unwrap_or(("?", "no entry returned"));
+        return Err(Error::Aws {
+            resource: format!("bus.{bus}"),
+            action: "PutEvents".into(),
+            code: Some(code.to_string()),
+            message: format!("the order event was not accepted: {code}: {msg}"),
+        });
+    }
+    let event_id = first.and_then(|e| e.event_id()).map(str::to_string);
+    let mut outcome = Outcome {
+        order_id: order_id.clone(),
+        event_id,
+        bus: bus_name,
+        status: Status::Sent,
+        latency_ms: None,
+        reasons: Vec::new(),
+        record: None,
+    };
+    let (Some(table), Some(order_id)) = (table, order_id) else {
+        return Ok(outcome);
+    };
+    let table_name = ctx.physical_name(table);
+    let deadline = started + timeout;
+    let mut delay = FIRST_POLL;
+    loop {
+        let item = ctx
+            .aws
+            .dynamodb
+            .get_item()
+            .table_name(&table_name)
+            .key(order_domain::item::ORDER_ID, AttributeValue::S(order_id.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws(format!("table.{table}"), "GetItem", e))?;
+        if let Some(item) = item.item() {
+            let seen = started.elapsed();
+            let status = item.get(order_domain::item::STATUS).and_then(|v| v.as_s().ok()).map(String::as_str);
+            outcome.latency_ms = Some(seen.as_secs_f64() * 1000.0);
+            outcome.record = Some(attributes_to_json(item));
+            outcome.status = if status == Some(order_domain::item::STATUS_REJECTED) {
+                outcome.reasons = outcome
+                    .record
+                    .as_ref()
+                    .and_then(|r| r.get(order_domain::item::REASONS))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                Status::Rejected
+            } else {
+                Status::Processed
+            };
+            return Ok(outcome);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            outcome.status = Status::TimedOut;
+            return Ok(outcome);
+        }
+        tokio::time::sleep(delay.min(deadline - now)).await;
+        delay = (delay * 3 / 2).min(MAX_POLL);
+    }
+}
+
+/// DynamoDB item → plain JSON (numbers stay exact: N values become JSON numbers only when they parse as i64).
+pub fn attributes_to_json(item: &std::collections::HashMap<String, AttributeValue>) -> Value {
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect())
+}
+
+fn attribute_to_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => n.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(n.clone())),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::L(l) => Value::Array(l.iter().map(attribute_to_json).collect()),
+        AttributeValue::M(m) => attributes_to_json(m),
+        AttributeValue::Ss(ss) => Value::from(ss.clone()),
+        AttributeValue::Ns(ns) => Value::from(ns.clone()),
+        other => Value::String(format!("{other:?}")),
+    }
+}

@@ -1,0 +1,107 @@
+//! `orderflow up`: build the functions, plan, confirm, apply in dependency order, print outputs.
+//! On an unchanged pipeline it makes read calls only.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{confirm, connect, emit, load_spec, project_root, CallCounts};
+use crate::apply::{apply, Applied, StackOutputs};
+use crate::build;
+use crate::cli::{Global, OutputFormat, UpArgs};
+use crate::error::Error;
+use crate::graph::Graph;
+use crate::plan::{plan, Action, Summary};
+use crate::progress::Progress;
+
+#[derive(Debug, Serialize)]
+pub struct UpResult {
+    pub stack: String,
+    pub region: String,
+    /// What the plan said before applying.
+    pub plan: Summary,
+    pub applied: Vec<Applied>,
+    pub outputs: StackOutputs,
+    pub api_calls: CallCounts,
+    pub seconds: f64,
+}
+
+impl fmt::Display for UpResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = |a: Action| self.applied.iter().filter(|x| x.action == a).count();
+        let (c, u, d) = (
+            count(Action::Create),
+            count(Action::Update),
+            count(Action::Delete),
+        );
+        if c + u + d == 0 {
+            writeln!(f, "No changes: stack {} is up to date.", self.stack)?;
+        } else {
+            writeln!(
+                f,
+                "Applied stack {}: {c} created, {u} updated, {d} deleted in {:.1} s.",
+                self.stack, self.seconds
+            )?;
+        }
+        for kept in self.applied.iter().filter(|x| x.action == Action::Retain) {
+            writeln!(
+                f,
+                "Kept {} ({}): it holds data; `up --delete-data` deletes it.",
+                kept.id, kept.physical
+            )?;
+        }
+        write!(f, "{}", self.outputs)
+    }
+}
+
+pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let progress = Progress::new(g.quiet);
+    let spec = load_spec(g)?;
+    let graph = Graph::build(&spec)?;
+    if args.build.prebuilt.is_none() && !spec.functions.is_empty() {
+        progress.note("building functions (cargo, profile `lambda`)");
+    }
+    let artifacts = build::build_functions(
+        &spec,
+        &project_root(&g.file),
+        args.build.prebuilt.as_deref(),
+    )?;
+    let mut ctx = connect(g, spec).await;
+    ctx.artifacts = artifacts;
+
+    let p = plan(&ctx, &graph, args.delete_data).await?;
+    if p.has_changes() {
+        match args.output {
+            OutputFormat::Text => print!("{p}"),
+            OutputFormat::Json if !g.quiet => eprint!("{p}"),
+            OutputFormat::Json => {}
+        }
+        let s = p.summary();
+        confirm(
+            &format!(
+                "Apply {} creations, {} updates and {} deletions to stack {}?",
+                s.create, s.update, s.delete, p.stack
+            ),
+            args.yes,
+        )?;
+    }
+    let report = apply(&ctx, &graph, &p, &progress).await?;
+    let result = UpResult {
+        stack: p.stack.clone(),
+        region: p.region.clone(),
+        plan: p.summary(),
+        applied: report
+            .applied
+            .into_iter()
+            .filter(|a| a.action != Action::Unchanged)
+            .collect(),
+        outputs: StackOutputs::from_known(&report.known),
+        api_calls: CallCounts::of(&ctx),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    emit(args.output, &result)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,21 @@
+//! orderflow: provision and operate an event-driven order pipeline from `pipeline.yaml`.
+//!
+//! Data path: [`spec`] (parse + validate) → [`graph`] (resources and edges) → [`plan`]
+//! (desired vs actual) → [`apply`] (ordered, concurrent), with one file per AWS resource kind
+//! under [`resources`]. [`commands`] holds one file per CLI command.
+
+pub mod apply;
+pub mod aws;
+pub mod build;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod graph;
+pub mod local;
+pub mod plan;
+pub mod progress;
+pub mod resources;
+pub mod retry;
+pub mod spec;
+
+pub use error::{Error, Result};

@@ -1,0 +1,308 @@
+//! Desired vs actual: read every declared resource from AWS (no state file), compare attribute by
+//! attribute, and find owned resources the file no longer declares.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::graph::Graph;
+use crate::resources::{diff, Change, Ctx, Discovered, Kind, Known, Live, Prop, ResourceId};
+
+/// How many AWS reads run at once while planning (kept modest to stay clear of throttling).
+const READ_CONCURRENCY: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Delete,
+    /// Owned but undeclared data (a table) kept because `--delete-data` was not given.
+    Retain,
+}
+
+impl Action {
+    fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Unchanged => "=",
+            Action::Delete => "-",
+            Action::Retain => "!",
+        }
+    }
+}
+
+/// One declared resource and what `up` will do with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub id: ResourceId,
+    pub physical: String,
+    pub action: Action,
+    /// For `update`: the changed attributes. For `create`: every desired attribute.
+    #[serde(serialize_with = "serialize_changes")]
+    pub changes: Vec<Change>,
+    #[serde(skip)]
+    pub live: Option<Live>,
+}
+
+/// An owned resource the file no longer declares.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removal {
+    #[serde(flatten)]
+    pub target: Discovered,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub region: String,
+    /// Declared resources in dependency order.
+    pub steps: Vec<Step>,
+    /// Undeclared owned resources in deletion order (`delete` or `retain`).
+    pub removals: Vec<Removal>,
+    /// Outputs of resources that already exist.
+    #[serde(skip)]
+    pub known: Known,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub unchanged: usize,
+    pub delete: usize,
+    pub retain: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        let actions = self
+            .steps
+            .iter()
+            .map(|s| s.action)
+            .chain(self.removals.iter().map(|r| r.action));
+        for a in actions {
+            match a {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Unchanged => s.unchanged += 1,
+                Action::Delete => s.delete += 1,
+                Action::Retain => s.retain += 1,
+            }
+        }
+        s
+    }
+
+    /// True when `up` would change something.
+    pub fn has_changes(&self) -> bool {
+        let s = self.summary();
+        s.create + s.update + s.delete > 0
+    }
+}
+
+/// Display name of a resource in AWS, for messages.
+pub fn physical_name(ctx: &Ctx, id: &ResourceId) -> String {
+    let spec = &ctx.spec;
+    match id.kind {
+        Kind::Permission => {
+            let (rule, function) = id.name.split_once('/').unwrap_or((&id.name, ""));
+            format!("{}#orderflow-rule-{rule}", ctx.physical_name(function))
+        }
+        Kind::EventSourceMapping => match spec.triggers.get(&id.name) {
+            Some(t) => format!(
+                "{} -> {}",
+                ctx.physical_name(&t.queue),
+                ctx.physical_name(&t.function)
+            ),
+            None => id.name.clone(),
+        },
+        _ => ctx.physical_name(&id.name),
+    }
+}
+
+/// Read actual state and compare it with the spec. Makes read calls only.
+pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, Error> {
+    let reads: Vec<(ResourceId, Option<Live>)> = stream::iter(graph.order.iter().cloned())
+        .map(|id| async move {
+            let live = id.kind.provider().read(ctx, &id.name).await?;
+            Ok::<_, Error>((id, live))
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let discovered: Vec<Vec<Discovered>> = stream::iter(Kind::ALL)
+        .map(|kind| async move { kind.provider().discover(ctx).await })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+
+    let mut known = Known::new();
+    let mut steps = Vec::with_capacity(reads.len());
+    for (id, live) in reads {
+        let physical = physical_name(ctx, &id);
+        if let Some(l) = &live {
+            if !l.owned {
+                return Err(Error::NotOwned {
+                    resource: id.to_string(),
+                    physical,
+                    stack: ctx.spec.stack.clone(),
+                });
+            }
+            known.insert(id.clone(), l.outputs.clone());
+        }
+        let desired = id.kind.provider().desired(ctx, &id.name, &known);
+        let (action, changes) = match &live {
+            None => (
+                Action::Create,
+                desired
+                    .into_iter()
+                    .map(|(attribute, new)| Change {
+                        attribute,
+                        old: None,
+                        new,
+                    })
+                    .collect(),
+            ),
+            Some(l) => {
+                let changes = diff(&desired, &l.props);
+                let action = if changes.is_empty() {
+                    Action::Unchanged
+                } else {
+                    Action::Update
+                };
+                (action, changes)
+            }
+        };
+        steps.push(Step {
+            id,
+            physical,
+            action,
+            changes,
+            live,
+        });
+    }
+
+    let declared: BTreeSet<&ResourceId> = graph.order.iter().collect();
+    let mut removals: Vec<Removal> = discovered
+        .into_iter()
+        .flatten()
+        .filter(|d| !declared.contains(&d.id))
+        .map(|target| {
+            let action = if target.id.kind == Kind::Table && !delete_data {
+                Action::Retain
+            } else {
+                Action::Delete
+            };
+            Removal { target, action }
+        })
+        .collect();
+    removals.sort_by(|a, b| {
+        (a.target.id.kind.delete_rank(), &a.target.id).cmp(&(b.target.id.kind.delete_rank(), &b.target.id))
+    });
+
+    Ok(Plan {
+        stack: ctx.spec.stack.clone(),
+        region: ctx.region.clone(),
+        steps,
+        removals,
+        known,
+    })
+}
+
+/// Render a JSON value compactly for one line of plan output.
+pub fn show(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    const MAX: usize = 160;
+    if s.chars().count() > MAX {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Plan for stack {} ({}):", self.stack, self.region)?;
+        let width = self
+            .steps
+            .iter()
+            .map(|s| s.id.to_string().len())
+            .chain(self.removals.iter().map(|r| r.target.id.to_string().len()))
+            .max()
+            .unwrap_or(0);
+        for step in &self.steps {
+            writeln!(
+                f,
+                "  {} {:width$}  {}",
+                step.action.symbol(),
+                step.id.to_string(),
+                step.physical
+            )?;
+            if step.action == Action::Update {
+                for c in &step.changes {
+                    let old = c.old.as_ref().map(show).unwrap_or_else(|| "(none)".into());
+                    let new = match &c.new {
+                        Prop::Known(v) => show(v),
+                        Prop::Unknown => "(known after apply)".into(),
+                    };
+                    writeln!(f, "      {}: {old} -> {new}", c.attribute)?;
+                }
+            }
+        }
+        for r in &self.removals {
+            let note = match r.action {
+                Action::Retain => "  (kept: holds data; pass --delete-data to delete it)",
+                _ => "",
+            };
+            writeln!(
+                f,
+                "  {} {:width$}  {}{note}",
+                r.action.symbol(),
+                r.target.id.to_string(),
+                r.target.physical
+            )?;
+        }
+        let s = self.summary();
+        write!(
+            f,
+            "{} to create, {} to update, {} to delete, {} unchanged",
+            s.create, s.update, s.delete, s.unchanged
+        )?;
+        if s.retain > 0 {
+            write!(f, ", {} kept", s.retain)?;
+        }
+        writeln!(f, ".")
+    }
+}
+
+fn serialize_changes<S: serde::Serializer>(changes: &[Change], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct ChangeOut<'a> {
+        attribute: &'a str,
+        old: Option<&'a Value>,
+        new: Option<&'a Value>,
+        /// True when the new value depends on a resource that does not exist yet.
+        known_after_apply: bool,
+    }
+    s.collect_seq(changes.iter().map(|c| ChangeOut {
+        attribute: &c.attribute,
+        old: c.old.as_ref(),
+        new: match &c.new {
+            Prop::Known(v) => Some(v),
+            Prop::Unknown => None,
+        },
+        known_after_apply: c.new == Prop::Unknown,
+    }))
+}
