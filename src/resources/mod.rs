@@ -1,0 +1,326 @@
+//! AWS resource kinds. Each kind lives in its own file and implements [`Provider`]; the engine
+//! (`plan`, `apply`) only talks to this trait, so a new kind is one new file plus its spec section.
+//!
+//! Desired and live state are compared as flat property maps ([`Props`]) so that `plan` can print
+//! every changed attribute (old → new) without knowing the kind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::aws::Clients;
+use crate::error::Error;
+use crate::spec::model::{Ref, RefAttribute, RefKind, Spec, Template, TemplatePart};
+
+pub mod bus;
+pub mod event_source_mapping;
+pub mod function;
+pub mod permission;
+pub mod policy;
+pub mod queue;
+pub mod queue_policy;
+pub mod role;
+pub mod rule;
+pub mod table;
+
+/// Every kind of resource orderflow manages, in the order `down` deletes them
+/// (consumers and wiring first, data last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    EventSourceMapping,
+    Permission,
+    Rule,
+    QueuePolicy,
+    Function,
+    Role,
+    Queue,
+    Bus,
+    Table,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::EventSourceMapping,
+        Kind::Permission,
+        Kind::Rule,
+        Kind::QueuePolicy,
+        Kind::Function,
+        Kind::Role,
+        Kind::Queue,
+        Kind::Bus,
+        Kind::Table,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::EventSourceMapping => "event_source_mapping",
+            Kind::Permission => "permission",
+            Kind::Rule => "rule",
+            Kind::QueuePolicy => "queue_policy",
+            Kind::Function => "function",
+            Kind::Role => "role",
+            Kind::Queue => "queue",
+            Kind::Bus => "bus",
+            Kind::Table => "table",
+        }
+    }
+
+    /// Position in deletion order: lower is deleted first.
+    pub fn delete_rank(self) -> usize {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(usize::MAX)
+    }
+
+    pub fn provider(self) -> &'static dyn Provider {
+        match self {
+            Kind::EventSourceMapping => &event_source_mapping::EventSourceMappingProvider,
+            Kind::Permission => &permission::PermissionProvider,
+            Kind::Rule => &rule::RuleProvider,
+            Kind::QueuePolicy => &queue_policy::QueuePolicyProvider,
+            Kind::Function => &function::FunctionProvider,
+            Kind::Role => &role::RoleProvider,
+            Kind::Queue => &queue::QueueProvider,
+            Kind::Bus => &bus::BusProvider,
+            Kind::Table => &table::TableProvider,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identity of one resource in the graph: its kind and logical name.
+///
+/// Logical names of derived resources: a function's role is named after the function;
+/// a queue policy after its queue; a permission is `<rule>/<function>`; an event source
+/// mapping after its trigger.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct ResourceId {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl ResourceId {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
+        ResourceId {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind, self.name)
+    }
+}
+
+/// One attribute value of desired state: known, or only known once a dependency exists.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prop {
+    Known(Value),
+    /// Depends on a resource that does not exist yet ("known after apply").
+    Unknown,
+}
+
+impl fmt::Display for Prop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prop::Known(Value::String(s)) => write!(f, "{s:?}"),
+            Prop::Known(v) => write!(f, "{v}"),
+            Prop::Unknown => f.write_str("(known after apply)"),
+        }
+    }
+}
+
+impl<T: Into<Value>> From<T> for Prop {
+    fn from(v: T) -> Self {
+        Prop::Known(v.into())
+    }
+}
+
+/// Attribute name → value. Only attributes orderflow manages appear.
+pub type Props = BTreeMap<String, Prop>;
+
+/// What a created or existing resource exposes to others: `name`, `arn`, `url` (queues).
+pub type Outputs = BTreeMap<String, String>;
+
+/// Outputs of every resource known so far (existing ones after `read`, new ones after `create`).
+pub type Known = HashMap<ResourceId, Outputs>;
+
+/// Live state of a declared resource, as read from AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// Same keys as the provider's `desired`, with the values AWS reports.
+    pub props: BTreeMap<String, Value>,
+    pub outputs: Outputs,
+    /// Carries this stack's ownership tag (or is provably this stack's, for untaggable kinds).
+    pub owned: bool,
+}
+
+/// A resource found in AWS that carries this stack's ownership tag.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Discovered {
+    pub id: ResourceId,
+    /// Physical name shown to the user.
+    pub physical: String,
+    /// What the provider needs to delete it (queue URL, mapping UUID, "bus/rule", ...).
+    pub handle: String,
+}
+
+/// One changed attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub attribute: String,
+    pub old: Option<Value>,
+    pub new: Prop,
+}
+
+/// Attributes whose desired value differs from the live one. Live attributes that are
+/// not desired are ignored (they are not orderflow's to manage).
+pub fn diff(desired: &Props, live: &BTreeMap<String, Value>) -> Vec<Change> {
+    desired
+        .iter()
+        .filter_map(|(attribute, want)| {
+            let have = live.get(attribute);
+            let same = matches!((want, have), (Prop::Known(w), Some(h)) if w == h);
+            (!same).then(|| Change {
+                attribute: attribute.clone(),
+                old: have.cloned(),
+                new: want.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Everything a provider needs: the spec, clients, built function artifacts.
+pub struct Ctx {
+    pub spec: Arc<Spec>,
+    pub aws: Clients,
+    pub region: String,
+    /// Built function packages by function logical name (filled by `up`, empty for `plan`).
+    pub artifacts: HashMap<String, crate::build::Artifact>,
+}
+
+impl Ctx {
+    /// Physical name of a declared resource: `<stack>-<logical>`.
+    pub fn physical_name(&self, logical: &str) -> String {
+        physical_name(&self.spec.stack, logical)
+    }
+
+    /// Tags for every taggable resource: the spec's tags plus the ownership tag.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.spec.tags.clone();
+        tags.insert(
+            crate::spec::model::OWNERSHIP_TAG.to_string(),
+            self.spec.stack.clone(),
+        );
+        tags
+    }
+
+    /// Does this tag set mark the resource as this stack's?
+    pub fn is_owned<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        tags.into_iter()
+            .any(|(k, v)| k == crate::spec::model::OWNERSHIP_TAG && v == self.spec.stack)
+    }
+
+    /// Logical name of a physical one, if it carries this stack's prefix.
+    pub fn logical_name<'a>(&self, physical: &'a str) -> Option<&'a str> {
+        physical
+            .strip_prefix(self.spec.stack.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .filter(|rest| !rest.is_empty())
+    }
+}
+
+pub fn physical_name(stack: &str, logical: &str) -> String {
+    format!("{stack}-{logical}")
+}
+
+/// Graph id of the resource a reference points at.
+pub fn ref_target(r: &Ref) -> ResourceId {
+    let kind = match r.kind {
+        RefKind::Bus => Kind::Bus,
+        RefKind::Queue => Kind::Queue,
+        RefKind::Table => Kind::Table,
+        RefKind::Function => Kind::Function,
+    };
+    ResourceId::new(kind, r.name.clone())
+}
+
+/// Value of one reference, if the target is known.
+pub fn resolve_ref(r: &Ref, known: &Known) -> Option<String> {
+    let key = match r.attribute {
+        RefAttribute::Name => "name",
+        RefAttribute::Arn => "arn",
+        RefAttribute::Url => "url",
+    };
+    known.get(&ref_target(r))?.get(key).cloned()
+}
+
+/// Render a template, or `Prop::Unknown` if any reference is not known yet.
+pub fn resolve_template(t: &Template, known: &Known) -> Prop {
+    let mut out = String::new();
+    for part in &t.parts {
+        match part {
+            TemplatePart::Literal(s) => out.push_str(s),
+            TemplatePart::Ref(r) => match resolve_ref(r, known) {
+                Some(v) => out.push_str(&v),
+                None => return Prop::Unknown,
+            },
+        }
+    }
+    Prop::Known(Value::String(out))
+}
+
+/// Output value of a dependency (`arn`, `url`, `name`) as a Prop.
+pub fn output(known: &Known, id: &ResourceId, key: &str) -> Prop {
+    match known.get(id).and_then(|o| o.get(key)) {
+        Some(v) => Prop::Known(Value::String(v.clone())),
+        None => Prop::Unknown,
+    }
+}
+
+/// A resource kind: how to read, create, update, delete and discover it.
+///
+/// Contract:
+/// - `desired` is pure: it computes attributes from the spec and the outputs of dependencies
+///   (`Prop::Unknown` where a dependency does not exist yet).
+/// - `read` returns `None` when the resource does not exist; it issues only read calls.
+/// - `create`/`update` wait until the resource is usable (waiters), retry what real AWS makes
+///   transient (IAM propagation, update in progress, ...) and return the resource's outputs.
+/// - `update` receives the changed attributes and only calls the APIs that change them.
+/// - `discover` lists the resources of this kind carrying this stack's ownership tag.
+/// - `delete` treats "already gone" as success.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> Kind;
+
+    /// Graph ids this resource needs to exist first.
+    fn dependencies(&self, spec: &Spec, name: &str) -> Vec<ResourceId>;
+
+    fn desired(&self, ctx: &Ctx, name: &str, known: &Known) -> Props;
+
+    async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error>;
+
+    async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error>;
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        known: &Known,
+        live: &Live,
+        changes: &[Change],
+    ) -> Result<Outputs, Error>;
+
+    async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error>;
+
+    async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error>;
+}
