@@ -1,0 +1,55 @@
+//! `orderflow plan`: read-only, complete, and honest about values only known after apply.
+
+mod common;
+#[path = "common/stack.rs"]
+mod stack;
+
+use common::TestEmulator;
+use serde_json::Value;
+use stack::{stderr, stdout, Stack};
+
+#[tokio::test]
+async fn plan_on_an_empty_account_creates_everything_and_writes_nothing() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "plan", &[]);
+
+    let out = stack.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("+ function.validate-order"), "{text}");
+    assert!(text.contains("13 to create, 0 to update, 0 to delete, 0 unchanged."), "{text}");
+
+    let plan = stack.json(&["plan", "--output", "json"]);
+    let steps = plan["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["action"] == "create"), "{plan}");
+    // The function's environment refers to a queue URL that does not exist yet.
+    let f = steps
+        .iter()
+        .find(|s| s["id"] == serde_json::json!({"kind": "function", "name": "validate-order"}))
+        .unwrap();
+    let env = f["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["attribute"] == "environment")
+        .unwrap();
+    assert_eq!(env["known_after_apply"], Value::Bool(true), "{env}");
+
+    // Dependencies come first in the plan.
+    let pos = |kind: &str, name: &str| {
+        steps
+            .iter()
+            .position(|s| s["id"]["kind"] == kind && s["id"]["name"] == name)
+            .unwrap()
+    };
+    assert!(pos("queue", "orders-dlq") < pos("queue", "orders"));
+    assert!(pos("role", "process-order") < pos("function", "process-order"));
+    assert!(pos("function", "validate-order") < pos("rule", "order-placed"));
+    assert!(pos("rule", "order-placed") < pos("permission", "order-placed/validate-order"));
+
+    // Planning created nothing.
+    let config = stack.config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queues = sqs.list_queues().queue_name_prefix(stack.physical("")).send().await.unwrap();
+    assert!(queues.queue_urls().is_empty());
+}
