@@ -1,0 +1,461 @@
+//! EventBridge custom event bus `<stack>-<bus>`.
+//!
+//! Also home of the tag helpers the data providers share (bus, rule, queue, table): tags are a
+//! managed-keys-only JSON object so foreign tags never show up as drift and are never removed.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::types::Tag;
+use serde_json::{Map, Value};
+
+use super::{Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider, ResourceId};
+use crate::error::Error;
+use crate::spec::Spec;
+
+pub struct BusProvider;
+
+/// The `tags` prop of desired state: exactly the tags orderflow manages.
+pub(crate) fn desired_tags(ctx: &Ctx) -> Value {
+    tags_value(&ctx.tags())
+}
+
+pub(crate) fn tags_value(tags: &BTreeMap<String, String>) -> Value {
+    Value::Object(
+        tags.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// The `tags` prop of live state: the live values of the keys orderflow manages (foreign tags
+/// are not orderflow's business, so they never show up as a change).
+pub(crate) fn live_managed_tags<K, V>(ctx: &Ctx, live: impl IntoIterator<Item = (K, V)>) -> Value
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let managed = ctx.tags();
+    let mut out = Map::new();
+    for (k, v) in live {
+        if managed.contains_key(k.as_ref()) {
+            out.insert(
+                k.as_ref().to_string(),
+                Value::String(v.as_ref().to_string()),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+/// Tags whose desired value is missing or different live: what a TagResource call must set.
+/// Keys dropped from the spec cannot be told apart from foreign tags, so nothing is removed.
+pub(crate) fn tags_to_set(desired: &Value, live: Option<&Value>) -> BTreeMap<String, String> {
+    let live = live.and_then(Value::as_object);
+    desired
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let want = v.as_str()?;
+            let have = live.and_then(|l| l.get(k)).and_then(Value::as_str);
+            (have != Some(want)).then(|| (k.clone(), want.to_string()))
+        })
+        .collect()
+}
+
+/// The desired value of a changed attribute, or an error if it is still unknown (the engine only
+/// calls create/update once every dependency exists, so this is a bug, not a user error).
+pub(crate) fn known_value<'a>(resource: &str, change: &'a Change) -> Result<&'a Value, Error> {
+    match &change.new {
+        super::Prop::Known(v) => Ok(v),
+        super::Prop::Unknown => Err(Error::Other(format!(
+            "{resource}: attribute `{}` is still unknown at apply time",
+            change.attribute
+        ))),
+    }
+}
+
+/// EventBridge tags from a tag map.
+pub(crate) fn event_tags(
+    resource: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<Vec<Tag>, Error> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| Error::Other(format!("{resource}: building tag {k}: {e}")))
+        })
+        .collect()
+}
+
+/// Live tags of an EventBridge resource (bus or rule), as a map.
+pub(crate) async fn event_resource_tags(
+    ctx: &Ctx,
+    resource: &str,
+    arn: &str,
+) -> Result<BTreeMap<String, String>, Error> {
+    let out = ctx
+        .aws
+        .events
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| Error::aws(resource, "ListTagsForResource", e))?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect())
+}
+
+/// Apply a changed `tags` prop to an EventBridge resource.
+pub(crate) async fn update_event_tags(
+    ctx: &Ctx,
+    resource: &str,
+    arn: &str,
+    change: &Change,
+) -> Result<(), Error> {
+    let set = tags_to_set(known_value(resource, change)?, change.old.as_ref());
+    if set.is_empty() {
+        return Ok(());
+    }
+    ctx.aws
+        .events
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(event_tags(resource, &set)?))
+        .send()
+        .await
+        .map_err(|e| Error::aws(resource, "TagResource", e))?;
+    Ok(())
+}
+
+/// Names of the buses whose name starts with `<stack>-` (ownership is checked by the caller).
+pub(crate) async fn list_stack_buses(
+    ctx: &Ctx,
+    resource: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    let prefix = format!("{}-", ctx.spec.stack);
+    let mut buses = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = ctx
+            .aws
+            .events
+            .list_event_buses()
+            .name_prefix(&prefix)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| Error::aws(resource, "ListEventBuses", e))?;
+        for bus in out.event_buses() {
+            if let (Some(name), Some(arn)) = (bus.name(), bus.arn()) {
+                buses.push((name.to_string(), arn.to_string()));
+            }
+        }
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(buses),
+        }
+    }
+}
+
+/// EventBridge reports a missing description as absent or "" depending on the API; both mean none.
+fn description_value(d: Option<&str>) -> Value {
+    match d {
+        Some(s) if !s.is_empty() => Value::String(s.to_string()),
+        _ => Value::Null,
+    }
+}
+
+fn resource(name: &str) -> String {
+    format!("{}.{name}", Kind::Bus)
+}
+
+fn outputs(physical: &str, arn: &str) -> Outputs {
+    Outputs::from([
+        ("name".to_string(), physical.to_string()),
+        ("arn".to_string(), arn.to_string()),
+    ])
+}
+
+fn spec_bus<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a crate::spec::model::Bus, Error> {
+    ctx.spec
+        .buses
+        .get(name)
+        .ok_or_else(|| Error::Other(format!("bus `{name}` is not declared in the spec")))
+}
+
+#[async_trait]
+impl Provider for BusProvider {
+    fn kind(&self) -> Kind {
+        Kind::Bus
+    }
+
+    fn dependencies(&self, _spec: &Spec, _name: &str) -> Vec<ResourceId> {
+        Vec::new()
+    }
+
+    fn desired(&self, ctx: &Ctx, name: &str, _known: &Known) -> Props {
+        let description = ctx
+            .spec
+            .buses
+            .get(name)
+            .and_then(|b| b.description.as_deref());
+        Props::from([
+            ("description".into(), description_value(description).into()),
+            ("tags".into(), desired_tags(ctx).into()),
+        ])
+    }
+
+    async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
+        let res = resource(name);
+        let physical = ctx.physical_name(name);
+        let bus = match ctx
+            .aws
+            .events
+            .describe_event_bus()
+            .name(&physical)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = Error::aws(&res, "DescribeEventBus", e);
+                if err.code() == Some("ResourceNotFoundException") {
+                    return Ok(None);
+                }
+                return Err(err);
+            }
+        };
+        let arn = bus
+            .arn()
+            .ok_or_else(|| Error::Other(format!("{res}: DescribeEventBus returned no ARN")))?
+            .to_string();
+        let tags = event_resource_tags(ctx, &res, &arn).await?;
+        Ok(Some(Live {
+            props: BTreeMap::from([
+                ("description".into(), description_value(bus.description())),
+                ("tags".into(), live_managed_tags(ctx, &tags)),
+            ]),
+            outputs: outputs(&physical, &arn),
+            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx, name: &str, _known: &Known) -> Result<Outputs, Error> {
+        let res = resource(name);
+        let physical = ctx.physical_name(name);
+        let bus = spec_bus(ctx, name)?;
+        let out = ctx
+            .aws
+            .events
+            .create_event_bus()
+            .name(&physical)
+            .set_description(bus.description.clone())
+            .set_tags(Some(event_tags(&res, &ctx.tags())?))
+            .send()
+            .await
+            .map_err(|e| Error::aws(&res, "CreateEventBus", e))?;
+        let arn = out
+            .event_bus_arn()
+            .ok_or_else(|| Error::Other(format!("{res}: CreateEventBus returned no ARN")))?;
+        Ok(outputs(&physical, arn))
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        _known: &Known,
+        live: &Live,
+        changes: &[Change],
+    ) -> Result<Outputs, Error> {
+        let res = resource(name);
+        let physical = ctx.physical_name(name);
+        let arn = live
+            .outputs
+            .get("arn")
+            .ok_or_else(|| Error::Other(format!("{res}: live state has no ARN")))?;
+        for change in changes {
+            match change.attribute.as_str() {
+                "description" => {
+                    // An empty description clears it.
+                    let description = known_value(&res, change)?.as_str().unwrap_or_default();
+                    ctx.aws
+                        .events
+                        .update_event_bus()
+                        .name(&physical)
+                        .description(description)
+                        .send()
+                        .await
+                        .map_err(|e| Error::aws(&res, "UpdateEventBus", e))?;
+                }
+                "tags" => update_event_tags(ctx, &res, arn, change).await?,
+                other => {
+                    return Err(Error::Other(format!(
+                        "{res}: don't know how to update attribute `{other}`"
+                    )))
+                }
+            }
+        }
+        Ok(live.outputs.clone())
+    }
+
+    async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error> {
+        let res = format!("{}.*", Kind::Bus);
+        let mut found = Vec::new();
+        for (physical, arn) in list_stack_buses(ctx, &res).await? {
+            let Some(logical) = ctx.logical_name(&physical) else {
+                continue;
+            };
+            let tags = match event_resource_tags(ctx, &resource(logical), &arn).await {
+                Ok(t) => t,
+                // Deleted between the listing and now: nothing to discover.
+                Err(e) if e.code() == Some("ResourceNotFoundException") => continue,
+                Err(e) => return Err(e),
+            };
+            if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                found.push(Discovered {
+                    id: ResourceId::new(Kind::Bus, logical),
+                    physical: physical.clone(),
+                    handle: physical,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
+        let res = target.id.to_string();
+        match ctx
+            .aws
+            .events
+            .delete_event_bus()
+            .name(&target.handle)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = Error::aws(&res, "DeleteEventBus", e);
+                if err.code() == Some("ResourceNotFoundException") {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A `Ctx` for pure unit tests: clients are built but never called.
+
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Arc;
+
+    use crate::aws::Clients;
+    use crate::resources::Ctx;
+    use crate::spec::Spec;
+
+    /// An empty spec for stack `shop` with one extra tag, `team=orders`.
+    pub(crate) fn spec() -> Spec {
+        Spec {
+            file: "pipeline.yaml".into(),
+            stack: "shop".into(),
+            region: None,
+            tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
+            buses: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            functions: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn test_ctx(spec: Spec) -> Ctx {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        Ctx {
+            spec: Arc::new(spec),
+            aws: Clients::from_config(&config),
+            region: "us-east-1".into(),
+            artifacts: HashMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tags_to_set_only_returns_missing_or_different_values() {
+        let desired = json!({"orderflow:stack": "shop", "team": "orders", "env": "dev"});
+        let live = json!({"orderflow:stack": "shop", "team": "billing"});
+        let set = tags_to_set(&desired, Some(&live));
+        assert_eq!(
+            set,
+            BTreeMap::from([
+                ("env".to_string(), "dev".to_string()),
+                ("team".to_string(), "orders".to_string()),
+            ])
+        );
+        assert!(tags_to_set(&desired, Some(&desired)).is_empty());
+        assert_eq!(tags_to_set(&desired, None).len(), 3);
+    }
+
+    #[test]
+    fn live_tags_keep_only_managed_keys() {
+        let ctx = test_support::test_ctx(test_support::spec());
+        let live = BTreeMap::from([
+            ("orderflow:stack".to_string(), "shop".to_string()),
+            ("team".to_string(), "billing".to_string()),
+            ("cost-center".to_string(), "42".to_string()),
+        ]);
+        assert_eq!(
+            live_managed_tags(&ctx, &live),
+            json!({"orderflow:stack": "shop", "team": "billing"})
+        );
+        assert_eq!(
+            desired_tags(&ctx),
+            json!({"orderflow:stack": "shop", "team": "orders"})
+        );
+    }
+
+    #[test]
+    fn desired_bus_props() {
+        let mut spec = test_support::spec();
+        spec.buses.insert(
+            "orders".into(),
+            crate::spec::model::Bus {
+                description: Some("order events".into()),
+            },
+        );
+        spec.buses.insert("plain".into(), Default::default());
+        let ctx = test_support::test_ctx(spec);
+        let props = BusProvider.desired(&ctx, "orders", &Known::new());
+        assert_eq!(props["description"], json!("order events").into());
+        let props = BusProvider.desired(&ctx, "plain", &Known::new());
+        assert_eq!(props["description"], Value::Null.into());
+        assert!(BusProvider.dependencies(&ctx.spec, "orders").is_empty());
+    }
+
+    #[test]
+    fn empty_description_means_none() {
+        assert_eq!(description_value(Some("")), Value::Null);
+        assert_eq!(description_value(None), Value::Null);
+        assert_eq!(description_value(Some("orders")), json!("orders"));
+    }
+}

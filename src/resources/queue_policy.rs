@@ -1,0 +1,485 @@
+//! The statement in a dead-letter queue's SQS policy that lets EventBridge deliver events it could
+//! not hand to a rule target (`Sid` = [`SID`], condition on the rules' ARNs).
+//!
+//! orderflow owns only its own statement: other statements in the queue policy are preserved on
+//! every write, never compared and never removed.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{json, Map, Value};
+
+use super::bus::known_value;
+use super::queue::{is_missing_queue, owned_queues, queue_attributes, queue_tags, queue_url};
+use super::{
+    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
+};
+use crate::error::Error;
+use crate::spec::Spec;
+
+pub struct QueuePolicyProvider;
+
+/// Sid of orderflow's statement; also how `discover` recognises a policy as this tool's.
+pub const SID: &str = "orderflow-eventbridge-dlq";
+
+const POLICY_VERSION: &str = "2012-10-17";
+
+fn resource(name: &str) -> String {
+    format!("{}.{name}", Kind::QueuePolicy)
+}
+
+/// Logical names of the rules with a target whose dead-letter queue is `queue`.
+fn source_rules<'a>(spec: &'a Spec, queue: &str) -> Vec<&'a str> {
+    spec.rules
+        .iter()
+        .filter(|(_, r)| {
+            r.targets
+                .iter()
+                .any(|t| t.dead_letter_queue.as_deref() == Some(queue))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+/// A string-or-list policy value as a sorted list, so that `"a"` and `["a"]` compare equal.
+fn as_sorted_list(v: &Value) -> Value {
+    match v {
+        Value::String(_) => Value::Array(vec![v.clone()]),
+        Value::Array(items) => {
+            let mut items = items.clone();
+            items.sort_by_key(|i| i.to_string());
+            items.dedup();
+            Value::Array(items)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The statement in a canonical form: list-valued fields as sorted lists.
+fn normalise_statement(stmt: &Value) -> Value {
+    let Some(fields) = stmt.as_object() else {
+        return stmt.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in fields {
+        let value = match key.as_str() {
+            "Action" | "NotAction" | "Resource" | "NotResource" => as_sorted_list(value),
+            "Principal" | "NotPrincipal" => match value.as_object() {
+                Some(p) => Value::Object(
+                    p.iter()
+                        .map(|(k, v)| (k.clone(), as_sorted_list(v)))
+                        .collect(),
+                ),
+                None => value.clone(),
+            },
+            "Condition" => match value.as_object() {
+                Some(ops) => Value::Object(
+                    ops.iter()
+                        .map(|(op, keys)| {
+                            let keys = match keys.as_object() {
+                                Some(k) => Value::Object(
+                                    k.iter()
+                                        .map(|(k, v)| (k.clone(), as_sorted_list(v)))
+                                        .collect(),
+                                ),
+                                None => keys.clone(),
+                            };
+                            (op.clone(), keys)
+                        })
+                        .collect(),
+                ),
+                None => value.clone(),
+            },
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Object(out)
+}
+
+/// orderflow's statement for a queue and the rules that may send to it.
+fn statement(queue_arn: &str, rule_arns: &[String]) -> Value {
+    normalise_statement(&json!({
+        "Sid": SID,
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+    }))
+}
+
+/// The `policy` prop: a document holding only orderflow's statement.
+fn policy_prop(stmt: Value) -> Value {
+    json!({"Version": POLICY_VERSION, "Statement": [stmt]})
+}
+
+fn statements(doc: &Value) -> Vec<Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(s)) => s.clone(),
+        Some(single @ Value::Object(_)) => vec![single.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn is_ours(stmt: &Value) -> bool {
+    stmt.get("Sid").and_then(Value::as_str) == Some(SID)
+}
+
+/// Parse a queue's Policy attribute (absent or empty = no policy).
+fn parse_policy(res: &str, raw: Option<&String>) -> Result<Option<Value>, Error> {
+    match raw.filter(|s| !s.trim().is_empty()) {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str(raw)
+            .map(Some)
+            .map_err(|e| Error::Other(format!("{res}: the queue's policy is not valid JSON: {e}"))),
+    }
+}
+
+/// `existing` with orderflow's statement replaced by `ours` (or removed if `None`), every other
+/// statement kept. `None` when nothing is left.
+fn merge(existing: Option<&Value>, ours: Option<Value>) -> Option<Value> {
+    let mut doc = match existing {
+        Some(Value::Object(d)) => d.clone(),
+        _ => Map::new(),
+    };
+    let mut kept: Vec<Value> = existing
+        .map(statements)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !is_ours(s))
+        .collect();
+    kept.extend(ours);
+    if kept.is_empty() {
+        return None;
+    }
+    doc.entry("Version")
+        .or_insert_with(|| Value::String(POLICY_VERSION.into()));
+    doc.insert("Statement".into(), Value::Array(kept));
+    Some(Value::Object(doc))
+}
+
+async fn current_policy(ctx: &Ctx, res: &str, url: &str) -> Result<Option<Option<Value>>, Error> {
+    match queue_attributes(ctx, res, url, &[QueueAttributeName::Policy]).await? {
+        None => Ok(None),
+        Some(attrs) => Ok(Some(parse_policy(
+            res,
+            attrs.get(&QueueAttributeName::Policy),
+        )?)),
+    }
+}
+
+async fn set_policy(ctx: &Ctx, res: &str, url: &str, doc: Option<&Value>) -> Result<(), Error> {
+    // An empty Policy removes the queue policy.
+    let raw = doc.map(Value::to_string).unwrap_or_default();
+    ctx.aws
+        .sqs
+        .set_queue_attributes()
+        .queue_url(url)
+        .attributes(QueueAttributeName::Policy, raw)
+        .send()
+        .await
+        .map_err(|e| Error::aws(res, "SetQueueAttributes", e))?;
+    Ok(())
+}
+
+/// Write orderflow's statement into the queue policy, keeping the others.
+async fn put_statement(
+    ctx: &Ctx,
+    name: &str,
+    known: &Known,
+    desired_policy: &Value,
+) -> Result<Outputs, Error> {
+    let res = resource(name);
+    let physical = ctx.physical_name(name);
+    let url = match known
+        .get(&ResourceId::new(Kind::Queue, name))
+        .and_then(|o| o.get("url"))
+    {
+        Some(u) => u.clone(),
+        None => queue_url(ctx, &res, &physical)
+            .await?
+            .ok_or_else(|| Error::Other(format!("{res}: queue {physical} does not exist")))?,
+    };
+    let ours = statements(desired_policy).into_iter().find(is_ours);
+    let Some(existing) = current_policy(ctx, &res, &url).await? else {
+        return Err(Error::Other(format!(
+            "{res}: queue {physical} does not exist"
+        )));
+    };
+    let doc = merge(existing.as_ref(), ours);
+    set_policy(ctx, &res, &url, doc.as_ref()).await?;
+    Ok(Outputs::from([("name".to_string(), physical)]))
+}
+
+#[async_trait]
+impl Provider for QueuePolicyProvider {
+    fn kind(&self) -> Kind {
+        Kind::QueuePolicy
+    }
+
+    fn dependencies(&self, spec: &Spec, name: &str) -> Vec<ResourceId> {
+        let mut deps = vec![ResourceId::new(Kind::Queue, name)];
+        deps.extend(
+            source_rules(spec, name)
+                .into_iter()
+                .map(|r| ResourceId::new(Kind::Rule, r)),
+        );
+        deps
+    }
+
+    fn desired(&self, ctx: &Ctx, name: &str, known: &Known) -> Props {
+        let queue_arn = output(known, &ResourceId::new(Kind::Queue, name), "arn");
+        let mut rule_arns = Vec::new();
+        for rule in source_rules(&ctx.spec, name) {
+            match output(known, &ResourceId::new(Kind::Rule, rule), "arn") {
+                Prop::Known(Value::String(arn)) => rule_arns.push(arn),
+                _ => return Props::from([("policy".into(), Prop::Unknown)]),
+            }
+        }
+        let policy = match queue_arn {
+            Prop::Known(Value::String(arn)) => {
+                Prop::Known(policy_prop(statement(&arn, &rule_arns)))
+            }
+            _ => Prop::Unknown,
+        };
+        Props::from([("policy".into(), policy)])
+    }
+
+    async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
+        let res = resource(name);
+        let physical = ctx.physical_name(name);
+        let Some(url) = queue_url(ctx, &res, &physical).await? else {
+            return Ok(None);
+        };
+        let Some(existing) = current_policy(ctx, &res, &url).await? else {
+            return Ok(None);
+        };
+        let Some(ours) = existing
+            .as_ref()
+            .map(statements)
+            .unwrap_or_default()
+            .into_iter()
+            .find(is_ours)
+        else {
+            return Ok(None);
+        };
+        let tags = match queue_tags(ctx, &res, &url).await {
+            Ok(t) => t,
+            Err(e) if is_missing_queue(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(Live {
+            props: BTreeMap::from([(
+                "policy".to_string(),
+                policy_prop(normalise_statement(&ours)),
+            )]),
+            outputs: Outputs::from([("name".to_string(), physical)]),
+            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error> {
+        let res = resource(name);
+        let Some(Prop::Known(policy)) = self.desired(ctx, name, known).remove("policy") else {
+            return Err(Error::Other(format!(
+                "{res}: the queue or a rule ARN is still unknown at create time"
+            )));
+        };
+        put_statement(ctx, name, known, &policy).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        known: &Known,
+        live: &Live,
+        changes: &[Change],
+    ) -> Result<Outputs, Error> {
+        let res = resource(name);
+        match changes.iter().find(|c| c.attribute == "policy") {
+            Some(change) => put_statement(ctx, name, known, known_value(&res, change)?).await,
+            None => Ok(live.outputs.clone()),
+        }
+    }
+
+    async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error> {
+        let res = format!("{}.*", Kind::QueuePolicy);
+        let mut found = Vec::new();
+        for (physical, url) in owned_queues(ctx, &res).await? {
+            let Some(logical) = ctx.logical_name(&physical) else {
+                continue;
+            };
+            let Some(existing) = current_policy(ctx, &resource(logical), &url).await? else {
+                continue;
+            };
+            if existing
+                .as_ref()
+                .map(statements)
+                .unwrap_or_default()
+                .iter()
+                .any(is_ours)
+            {
+                found.push(Discovered {
+                    id: ResourceId::new(Kind::QueuePolicy, logical),
+                    physical: physical.clone(),
+                    handle: url,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
+        let res = target.id.to_string();
+        let url = &target.handle;
+        let Some(existing) = current_policy(ctx, &res, url).await? else {
+            return Ok(());
+        };
+        let Some(existing) = existing else {
+            return Ok(());
+        };
+        if !statements(&existing).iter().any(is_ours) {
+            return Ok(());
+        }
+        match set_policy(ctx, &res, url, merge(Some(&existing), None).as_ref()).await {
+            Err(e) if is_missing_queue(&e) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::bus::test_support::{spec, test_ctx};
+    use crate::spec::model::{Rule, RuleTarget};
+
+    fn rule(dlq: Option<&str>) -> Rule {
+        Rule {
+            bus: "orders".into(),
+            description: None,
+            event_pattern: json!({"source": ["shop"]}),
+            targets: vec![RuleTarget {
+                function: "validate".into(),
+                maximum_retry_attempts: 185,
+                maximum_event_age_secs: 86400,
+                dead_letter_queue: dlq.map(str::to_string),
+            }],
+        }
+    }
+
+    fn arn(known: &mut Known, kind: Kind, name: &str, arn: &str) {
+        known.insert(
+            ResourceId::new(kind, name),
+            Outputs::from([("arn".to_string(), arn.to_string())]),
+        );
+    }
+
+    #[test]
+    fn depends_on_the_queue_and_the_rules_that_use_it() {
+        let mut s = spec();
+        s.rules.insert("b-placed".into(), rule(Some("dlq")));
+        s.rules.insert("a-cancelled".into(), rule(Some("dlq")));
+        s.rules.insert("other".into(), rule(None));
+        assert_eq!(
+            QueuePolicyProvider.dependencies(&s, "dlq"),
+            vec![
+                ResourceId::new(Kind::Queue, "dlq"),
+                ResourceId::new(Kind::Rule, "a-cancelled"),
+                ResourceId::new(Kind::Rule, "b-placed"),
+            ]
+        );
+    }
+
+    #[test]
+    fn desired_policy_allows_eventbridge_from_the_rules_only() {
+        let mut s = spec();
+        s.rules.insert("b-placed".into(), rule(Some("dlq")));
+        s.rules.insert("a-cancelled".into(), rule(Some("dlq")));
+        let ctx = test_ctx(s);
+        let mut known = Known::new();
+        arn(
+            &mut known,
+            Kind::Queue,
+            "dlq",
+            "arn:aws:sqs:us-east-1:1:shop-dlq",
+        );
+        assert_eq!(
+            QueuePolicyProvider.desired(&ctx, "dlq", &known)["policy"],
+            Prop::Unknown
+        );
+        arn(
+            &mut known,
+            Kind::Rule,
+            "b-placed",
+            "arn:aws:events:us-east-1:1:rule/shop-orders/shop-b-placed",
+        );
+        arn(
+            &mut known,
+            Kind::Rule,
+            "a-cancelled",
+            "arn:aws:events:us-east-1:1:rule/shop-orders/shop-a-cancelled",
+        );
+        let Prop::Known(policy) = &QueuePolicyProvider.desired(&ctx, "dlq", &known)["policy"]
+        else {
+            panic!("policy should be known");
+        };
+        assert_eq!(
+            policy,
+            &json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "orderflow-eventbridge-dlq",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["events.amazonaws.com"]},
+                    "Action": ["sqs:SendMessage"],
+                    "Resource": ["arn:aws:sqs:us-east-1:1:shop-dlq"],
+                    "Condition": {"ArnEquals": {"aws:SourceArn": [
+                        "arn:aws:events:us-east-1:1:rule/shop-orders/shop-a-cancelled",
+                        "arn:aws:events:us-east-1:1:rule/shop-orders/shop-b-placed",
+                    ]}},
+                }],
+            })
+        );
+    }
+
+    #[test]
+    fn scalar_and_list_forms_normalise_the_same() {
+        let scalar = json!({
+            "Sid": SID, "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": "arn:q",
+            "Condition": {"ArnEquals": {"aws:SourceArn": "arn:r"}},
+        });
+        assert_eq!(
+            normalise_statement(&scalar),
+            statement("arn:q", &["arn:r".to_string()])
+        );
+    }
+
+    #[test]
+    fn merge_keeps_foreign_statements_and_replaces_ours() {
+        let foreign = json!({"Sid": "ops", "Effect": "Allow", "Principal": "*", "Action": "sqs:ReceiveMessage", "Resource": "arn:q"});
+        let old_ours = statement("arn:q", &["arn:old".to_string()]);
+        let existing =
+            json!({"Version": "2012-10-17", "Id": "p1", "Statement": [foreign.clone(), old_ours]});
+        let new_ours = statement("arn:q", &["arn:new".to_string()]);
+        let merged = merge(Some(&existing), Some(new_ours.clone())).unwrap();
+        assert_eq!(
+            merged,
+            json!({"Version": "2012-10-17", "Id": "p1", "Statement": [foreign.clone(), new_ours]})
+        );
+        // Removing ours keeps the foreign statement; removing the last statement clears the policy.
+        let removed = merge(Some(&merged), None).unwrap();
+        assert_eq!(removed["Statement"], json!([foreign]));
+        let only_ours = json!({"Version": "2012-10-17", "Statement": statement("arn:q", &[])});
+        assert_eq!(merge(Some(&only_ours), None), None);
+        assert_eq!(
+            merge(None, Some(statement("arn:q", &[]))).unwrap()["Version"],
+            json!("2012-10-17")
+        );
+    }
+}

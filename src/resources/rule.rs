@@ -1,0 +1,740 @@
+//! EventBridge rule `<stack>-<rule>` on a declared bus, with one Lambda target per declared
+//! function (target id = the function's logical name), each with its retry policy and optional
+//! dead-letter queue. The invoke permission for each target is `Kind::Permission`'s job.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::types::{DeadLetterConfig, RetryPolicy, RuleState, Target};
+use serde_json::{json, Value};
+
+use super::bus::{
+    desired_tags, event_resource_tags, event_tags, known_value, list_stack_buses,
+    live_managed_tags, update_event_tags,
+};
+use super::{
+    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
+};
+use crate::error::Error;
+use crate::retry::{retry, Backoff};
+use crate::spec::model::Rule;
+use crate::spec::Spec;
+
+pub struct RuleProvider;
+
+/// RemoveTargets is eventually consistent: DeleteRule can still see the targets for a moment.
+const TARGETS_DETACHING: Backoff = Backoff::new(500, 5_000, 60);
+
+/// PutTargets and RemoveTargets take at most 10 / 100 entries per call.
+const PUT_TARGETS_BATCH: usize = 10;
+const REMOVE_TARGETS_BATCH: usize = 100;
+
+fn resource(name: &str) -> String {
+    format!("{}.{name}", Kind::Rule)
+}
+
+fn spec_rule<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Rule, Error> {
+    ctx.spec
+        .rules
+        .get(name)
+        .ok_or_else(|| Error::Other(format!("rule `{name}` is not declared in the spec")))
+}
+
+fn description_value(d: Option<&str>) -> Value {
+    match d {
+        Some(s) if !s.is_empty() => Value::String(s.to_string()),
+        _ => Value::Null,
+    }
+}
+
+/// One target in the normalised form both `desired` and `read` produce.
+fn target_value(
+    id: &str,
+    arn: &str,
+    retry_policy: Option<(Option<i32>, Option<i32>)>,
+    dead_letter_arn: Option<&str>,
+) -> Value {
+    json!({
+        "id": id,
+        "arn": arn,
+        "retry_policy": retry_policy.map(|(attempts, age)| json!({
+            "maximum_retry_attempts": attempts,
+            "maximum_event_age_in_seconds": age,
+        })),
+        "dead_letter_arn": dead_letter_arn,
+    })
+}
+
+fn sorted_targets(mut targets: Vec<Value>) -> Value {
+    targets.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Value::Array(targets)
+}
+
+/// Desired targets, or `Unknown` while a function or dead-letter queue does not exist yet.
+fn desired_targets(rule: &Rule, known: &Known) -> Prop {
+    let mut targets = Vec::new();
+    for t in &rule.targets {
+        let Prop::Known(Value::String(arn)) = output(
+            known,
+            &ResourceId::new(Kind::Function, t.function.clone()),
+            "arn",
+        ) else {
+            return Prop::Unknown;
+        };
+        let dead_letter_arn = match &t.dead_letter_queue {
+            None => None,
+            Some(q) => match output(known, &ResourceId::new(Kind::Queue, q.clone()), "arn") {
+                Prop::Known(Value::String(a)) => Some(a),
+                _ => return Prop::Unknown,
+            },
+        };
+        targets.push(target_value(
+            &t.function,
+            &arn,
+            Some((
+                i32::try_from(t.maximum_retry_attempts).ok(),
+                i32::try_from(t.maximum_event_age_secs).ok(),
+            )),
+            dead_letter_arn.as_deref(),
+        ));
+    }
+    Prop::Known(sorted_targets(targets))
+}
+
+fn live_target_value(t: &Target) -> Value {
+    target_value(
+        t.id(),
+        t.arn(),
+        t.retry_policy()
+            .map(|r| (r.maximum_retry_attempts(), r.maximum_event_age_in_seconds())),
+        t.dead_letter_config().and_then(|d| d.arn()),
+    )
+}
+
+/// An SDK target from its normalised form.
+fn sdk_target(res: &str, v: &Value) -> Result<Target, Error> {
+    let mut b = Target::builder()
+        .id(v["id"].as_str().unwrap_or_default())
+        .arn(v["arn"].as_str().unwrap_or_default());
+    if let Some(r) = v["retry_policy"].as_object() {
+        let num = |k: &str| {
+            r.get(k)
+                .and_then(Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+        };
+        b = b.retry_policy(
+            RetryPolicy::builder()
+                .set_maximum_retry_attempts(num("maximum_retry_attempts"))
+                .set_maximum_event_age_in_seconds(num("maximum_event_age_in_seconds"))
+                .build(),
+        );
+    }
+    if let Some(dlq) = v["dead_letter_arn"].as_str() {
+        b = b.dead_letter_config(DeadLetterConfig::builder().arn(dlq).build());
+    }
+    b.build()
+        .map_err(|e| Error::Other(format!("{res}: building target: {e}")))
+}
+
+/// Targets to put (new or changed) and target ids to remove (no longer desired).
+fn target_changes<'a>(
+    desired: &'a Value,
+    live: Option<&'a Value>,
+) -> (Vec<&'a Value>, Vec<String>) {
+    let desired: &[Value] = desired.as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let live: &[Value] = live
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let by_id = |list: &'a [Value]| -> BTreeMap<&'a str, &'a Value> {
+        list.iter()
+            .filter_map(|t| Some((t["id"].as_str()?, t)))
+            .collect()
+    };
+    let (want, have) = (by_id(desired), by_id(live));
+    let put = want
+        .iter()
+        .filter(|(id, t)| have.get(*id) != Some(*t))
+        .map(|(_, t)| *t)
+        .collect();
+    let remove = have
+        .keys()
+        .filter(|id| !want.contains_key(*id))
+        .map(|id| id.to_string())
+        .collect();
+    (put, remove)
+}
+
+/// A failed PutTargets/RemoveTargets entry as an error naming the target and its error code.
+fn failed_entry(
+    res: &str,
+    action: &str,
+    id: Option<&str>,
+    code: Option<&str>,
+    msg: Option<&str>,
+) -> Error {
+    Error::Aws {
+        resource: res.to_string(),
+        action: action.to_string(),
+        code: code.map(str::to_string),
+        message: format!(
+            "target `{}`: {}: {}",
+            id.unwrap_or("?"),
+            code.unwrap_or("error"),
+            msg.unwrap_or("no message")
+        ),
+    }
+}
+
+async fn put_targets(
+    ctx: &Ctx,
+    res: &str,
+    bus: &str,
+    rule: &str,
+    targets: &[&Value],
+) -> Result<(), Error> {
+    for chunk in targets.chunks(PUT_TARGETS_BATCH) {
+        let sdk: Vec<Target> = chunk
+            .iter()
+            .map(|t| sdk_target(res, t))
+            .collect::<Result<_, _>>()?;
+        let out = ctx
+            .aws
+            .events
+            .put_targets()
+            .rule(rule)
+            .event_bus_name(bus)
+            .set_targets(Some(sdk))
+            .send()
+            .await
+            .map_err(|e| Error::aws(res, "PutTargets", e))?;
+        if let Some(f) = out.failed_entries().first() {
+            return Err(failed_entry(
+                res,
+                "PutTargets",
+                f.target_id(),
+                f.error_code(),
+                f.error_message(),
+            ));
+        }
+        if out.failed_entry_count() > 0 {
+            return Err(Error::Other(format!(
+                "{res}: PutTargets reported {} failed entries without details",
+                out.failed_entry_count()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn remove_targets(
+    ctx: &Ctx,
+    res: &str,
+    bus: &str,
+    rule: &str,
+    ids: &[String],
+) -> Result<(), Error> {
+    for chunk in ids.chunks(REMOVE_TARGETS_BATCH) {
+        let out = ctx
+            .aws
+            .events
+            .remove_targets()
+            .rule(rule)
+            .event_bus_name(bus)
+            .set_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| Error::aws(res, "RemoveTargets", e))?;
+        if let Some(f) = out.failed_entries().first() {
+            return Err(failed_entry(
+                res,
+                "RemoveTargets",
+                f.target_id(),
+                f.error_code(),
+                f.error_message(),
+            ));
+        }
+        if out.failed_entry_count() > 0 {
+            return Err(Error::Other(format!(
+                "{res}: RemoveTargets reported {} failed entries without details",
+                out.failed_entry_count()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn list_targets(ctx: &Ctx, res: &str, bus: &str, rule: &str) -> Result<Vec<Target>, Error> {
+    let mut targets = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = ctx
+            .aws
+            .events
+            .list_targets_by_rule()
+            .rule(rule)
+            .event_bus_name(bus)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| Error::aws(res, "ListTargetsByRule", e))?;
+        targets.extend(out.targets().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(targets),
+        }
+    }
+}
+
+/// PutRule with every rule attribute: PutRule replaces the rule's definition (tags excepted).
+async fn put_rule(ctx: &Ctx, res: &str, name: &str, with_tags: bool) -> Result<String, Error> {
+    let rule = spec_rule(ctx, name)?;
+    let mut request = ctx
+        .aws
+        .events
+        .put_rule()
+        .name(ctx.physical_name(name))
+        .event_bus_name(ctx.physical_name(&rule.bus))
+        .event_pattern(rule.event_pattern.to_string())
+        .state(RuleState::Enabled)
+        // An empty description clears a previous one.
+        .description(rule.description.clone().unwrap_or_default());
+    if with_tags {
+        request = request.set_tags(Some(event_tags(res, &ctx.tags())?));
+    }
+    let out = request
+        .send()
+        .await
+        .map_err(|e| Error::aws(res, "PutRule", e))?;
+    out.rule_arn()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Other(format!("{res}: PutRule returned no ARN")))
+}
+
+fn outputs(physical: &str, arn: &str) -> Outputs {
+    Outputs::from([
+        ("name".to_string(), physical.to_string()),
+        ("arn".to_string(), arn.to_string()),
+    ])
+}
+
+fn is_not_found(e: &Error) -> bool {
+    e.code() == Some("ResourceNotFoundException")
+}
+
+#[async_trait]
+impl Provider for RuleProvider {
+    fn kind(&self) -> Kind {
+        Kind::Rule
+    }
+
+    fn dependencies(&self, spec: &Spec, name: &str) -> Vec<ResourceId> {
+        let Some(rule) = spec.rules.get(name) else {
+            return Vec::new();
+        };
+        let mut deps = vec![ResourceId::new(Kind::Bus, rule.bus.clone())];
+        for t in &rule.targets {
+            deps.push(ResourceId::new(Kind::Function, t.function.clone()));
+            if let Some(q) = &t.dead_letter_queue {
+                deps.push(ResourceId::new(Kind::Queue, q.clone()));
+            }
+        }
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+
+    fn desired(&self, ctx: &Ctx, name: &str, known: &Known) -> Props {
+        let Some(rule) = ctx.spec.rules.get(name) else {
+            return Props::new();
+        };
+        Props::from([
+            ("event_pattern".into(), rule.event_pattern.clone().into()),
+            ("state".into(), RuleState::Enabled.as_str().into()),
+            (
+                "description".into(),
+                description_value(rule.description.as_deref()).into(),
+            ),
+            ("targets".into(), desired_targets(rule, known)),
+            ("tags".into(), desired_tags(ctx).into()),
+        ])
+    }
+
+    async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
+        let res = resource(name);
+        let rule = spec_rule(ctx, name)?;
+        let physical = ctx.physical_name(name);
+        let bus = ctx.physical_name(&rule.bus);
+        let described = match ctx
+            .aws
+            .events
+            .describe_rule()
+            .name(&physical)
+            .event_bus_name(&bus)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = Error::aws(&res, "DescribeRule", e);
+                // Also what AWS answers when the bus itself does not exist.
+                if is_not_found(&err) {
+                    return Ok(None);
+                }
+                return Err(err);
+            }
+        };
+        let arn = described
+            .arn()
+            .ok_or_else(|| Error::Other(format!("{res}: DescribeRule returned no ARN")))?
+            .to_string();
+        let pattern = described
+            .event_pattern()
+            .map(|p| serde_json::from_str(p).unwrap_or_else(|_| Value::String(p.to_string())))
+            .unwrap_or(Value::Null);
+        let targets = list_targets(ctx, &res, &bus, &physical).await?;
+        let tags = event_resource_tags(ctx, &res, &arn).await?;
+        Ok(Some(Live {
+            props: BTreeMap::from([
+                ("event_pattern".into(), pattern),
+                (
+                    "state".into(),
+                    described
+                        .state()
+                        .map(|s| Value::String(s.as_str().to_string()))
+                        .unwrap_or(Value::Null),
+                ),
+                (
+                    "description".into(),
+                    description_value(described.description()),
+                ),
+                (
+                    "targets".into(),
+                    sorted_targets(targets.iter().map(live_target_value).collect()),
+                ),
+                ("tags".into(), live_managed_tags(ctx, &tags)),
+            ]),
+            outputs: outputs(&physical, &arn),
+            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error> {
+        let res = resource(name);
+        let rule = spec_rule(ctx, name)?;
+        let physical = ctx.physical_name(name);
+        let bus = ctx.physical_name(&rule.bus);
+        let Prop::Known(targets) = desired_targets(rule, known) else {
+            return Err(Error::Other(format!(
+                "{res}: a target function or dead-letter queue is still unknown at create time"
+            )));
+        };
+        let arn = put_rule(ctx, &res, name, true).await?;
+        let (put, _) = target_changes(&targets, None);
+        put_targets(ctx, &res, &bus, &physical, &put).await?;
+        Ok(outputs(&physical, &arn))
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        _known: &Known,
+        live: &Live,
+        changes: &[Change],
+    ) -> Result<Outputs, Error> {
+        let res = resource(name);
+        let rule = spec_rule(ctx, name)?;
+        let physical = ctx.physical_name(name);
+        let bus = ctx.physical_name(&rule.bus);
+        let mut outputs = live.outputs.clone();
+        let arn = outputs
+            .get("arn")
+            .cloned()
+            .ok_or_else(|| Error::Other(format!("{res}: live state has no ARN")))?;
+        if changes.iter().any(|c| {
+            matches!(
+                c.attribute.as_str(),
+                "event_pattern" | "state" | "description"
+            )
+        }) {
+            let new_arn = put_rule(ctx, &res, name, false).await?;
+            outputs.insert("arn".into(), new_arn);
+        }
+        for change in changes {
+            match change.attribute.as_str() {
+                "event_pattern" | "state" | "description" => {}
+                "targets" => {
+                    let desired = known_value(&res, change)?;
+                    let (put, remove) = target_changes(desired, change.old.as_ref());
+                    // Remove first: a target id could otherwise collide with the per-rule limit.
+                    remove_targets(ctx, &res, &bus, &physical, &remove).await?;
+                    put_targets(ctx, &res, &bus, &physical, &put).await?;
+                }
+                "tags" => update_event_tags(ctx, &res, &arn, change).await?,
+                other => {
+                    return Err(Error::Other(format!(
+                        "{res}: don't know how to update attribute `{other}`"
+                    )))
+                }
+            }
+        }
+        Ok(outputs)
+    }
+
+    async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error> {
+        let res = format!("{}.*", Kind::Rule);
+        let prefix = format!("{}-", ctx.spec.stack);
+        let mut found = Vec::new();
+        for (bus, _) in list_stack_buses(ctx, &res).await? {
+            let mut token: Option<String> = None;
+            loop {
+                let out = match ctx
+                    .aws
+                    .events
+                    .list_rules()
+                    .event_bus_name(&bus)
+                    .name_prefix(&prefix)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let err = Error::aws(&res, "ListRules", e);
+                        // The bus was deleted since it was listed.
+                        if is_not_found(&err) {
+                            break;
+                        }
+                        return Err(err);
+                    }
+                };
+                for r in out.rules() {
+                    let (Some(physical), Some(arn)) = (r.name(), r.arn()) else {
+                        continue;
+                    };
+                    let Some(logical) = ctx.logical_name(physical) else {
+                        continue;
+                    };
+                    let tags = match event_resource_tags(ctx, &resource(logical), arn).await {
+                        Ok(t) => t,
+                        Err(e) if is_not_found(&e) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                        found.push(Discovered {
+                            id: ResourceId::new(Kind::Rule, logical),
+                            physical: physical.to_string(),
+                            handle: format!("{bus}/{physical}"),
+                        });
+                    }
+                }
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
+        let res = target.id.to_string();
+        let (bus, rule) = target.handle.split_once('/').ok_or_else(|| {
+            Error::Other(format!(
+                "{res}: malformed handle `{}` (expected <bus>/<rule>)",
+                target.handle
+            ))
+        })?;
+        let targets = match list_targets(ctx, &res, bus, rule).await {
+            Ok(t) => t,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let ids: Vec<String> = targets.iter().map(|t| t.id().to_string()).collect();
+        match remove_targets(ctx, &res, bus, rule, &ids).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let deleted = retry(
+            TARGETS_DETACHING,
+            |e| {
+                e.code() == Some("ValidationException")
+                    && e.aws_message().is_some_and(|m| m.contains("target"))
+            },
+            || async {
+                ctx.aws
+                    .events
+                    .delete_rule()
+                    .name(rule)
+                    .event_bus_name(bus)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(&res, "DeleteRule", e))
+            },
+        )
+        .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::bus::test_support::{spec, test_ctx};
+    use crate::spec::model::RuleTarget;
+
+    fn rule() -> Rule {
+        Rule {
+            bus: "orders".into(),
+            description: None,
+            event_pattern: json!({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]}),
+            targets: vec![
+                RuleTarget {
+                    function: "validate-order".into(),
+                    maximum_retry_attempts: 3,
+                    maximum_event_age_secs: 3600,
+                    dead_letter_queue: Some("rule-dlq".into()),
+                },
+                RuleTarget {
+                    function: "audit".into(),
+                    maximum_retry_attempts: 185,
+                    maximum_event_age_secs: 86400,
+                    dead_letter_queue: None,
+                },
+            ],
+        }
+    }
+
+    fn known_all() -> Known {
+        let mut known = Known::new();
+        for (kind, name, arn) in [
+            (
+                Kind::Function,
+                "validate-order",
+                "arn:aws:lambda:us-east-1:1:function:shop-validate-order",
+            ),
+            (
+                Kind::Function,
+                "audit",
+                "arn:aws:lambda:us-east-1:1:function:shop-audit",
+            ),
+            (
+                Kind::Queue,
+                "rule-dlq",
+                "arn:aws:sqs:us-east-1:1:shop-rule-dlq",
+            ),
+        ] {
+            known.insert(
+                ResourceId::new(kind, name),
+                Outputs::from([("arn".to_string(), arn.to_string())]),
+            );
+        }
+        known
+    }
+
+    #[test]
+    fn targets_are_sorted_by_id_with_retry_policy_and_dlq() {
+        let Prop::Known(targets) = desired_targets(&rule(), &known_all()) else {
+            panic!("targets should be known");
+        };
+        assert_eq!(
+            targets,
+            json!([
+                {
+                    "id": "audit",
+                    "arn": "arn:aws:lambda:us-east-1:1:function:shop-audit",
+                    "retry_policy": {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400},
+                    "dead_letter_arn": null,
+                },
+                {
+                    "id": "validate-order",
+                    "arn": "arn:aws:lambda:us-east-1:1:function:shop-validate-order",
+                    "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
+                    "dead_letter_arn": "arn:aws:sqs:us-east-1:1:shop-rule-dlq",
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn targets_are_unknown_until_every_dependency_exists() {
+        let mut known = known_all();
+        known.remove(&ResourceId::new(Kind::Queue, "rule-dlq"));
+        assert_eq!(desired_targets(&rule(), &known), Prop::Unknown);
+    }
+
+    #[test]
+    fn live_targets_round_trip_to_the_desired_form() {
+        let Prop::Known(desired) = desired_targets(&rule(), &known_all()) else {
+            panic!("targets should be known");
+        };
+        let sdk: Vec<Target> = desired
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| sdk_target("rule.x", t).unwrap())
+            .collect();
+        let live = sorted_targets(sdk.iter().rev().map(live_target_value).collect());
+        assert_eq!(live, desired);
+    }
+
+    #[test]
+    fn target_changes_put_changed_and_remove_undeclared() {
+        let desired = json!([
+            {"id": "a", "arn": "arn:a2", "retry_policy": null, "dead_letter_arn": null},
+            {"id": "b", "arn": "arn:b", "retry_policy": null, "dead_letter_arn": null},
+        ]);
+        let live = json!([
+            {"id": "a", "arn": "arn:a1", "retry_policy": null, "dead_letter_arn": null},
+            {"id": "b", "arn": "arn:b", "retry_policy": null, "dead_letter_arn": null},
+            {"id": "c", "arn": "arn:c", "retry_policy": null, "dead_letter_arn": null},
+        ]);
+        let (put, remove) = target_changes(&desired, Some(&live));
+        assert_eq!(put, vec![&desired[0]]);
+        assert_eq!(remove, vec!["c".to_string()]);
+        let (put, remove) = target_changes(&desired, None);
+        assert_eq!(put.len(), 2);
+        assert!(remove.is_empty());
+    }
+
+    #[test]
+    fn dependencies_cover_bus_functions_and_dead_letter_queues() {
+        let mut s = spec();
+        s.rules.insert("placed".into(), rule());
+        let deps = RuleProvider.dependencies(&s, "placed");
+        assert_eq!(
+            deps,
+            vec![
+                ResourceId::new(Kind::Function, "audit"),
+                ResourceId::new(Kind::Function, "validate-order"),
+                ResourceId::new(Kind::Queue, "rule-dlq"),
+                ResourceId::new(Kind::Bus, "orders"),
+            ]
+        );
+    }
+
+    #[test]
+    fn desired_props_compare_equal_to_normalised_live_props() {
+        let mut s = spec();
+        s.rules.insert("placed".into(), rule());
+        let ctx = test_ctx(s);
+        let props = RuleProvider.desired(&ctx, "placed", &known_all());
+        assert_eq!(props["state"], Prop::Known(json!("ENABLED")));
+        assert_eq!(props["description"], Prop::Known(Value::Null));
+        assert_eq!(
+            props["tags"],
+            Prop::Known(json!({"orderflow:stack": "shop", "team": "orders"}))
+        );
+        // A live pattern with keys in another order is the same pattern.
+        let live_pattern: Value =
+            serde_json::from_str(r#"{"detail-type":["OrderPlaced"],"source":["shop.orders"]}"#)
+                .unwrap();
+        assert_eq!(props["event_pattern"], Prop::Known(live_pattern));
+    }
+}
