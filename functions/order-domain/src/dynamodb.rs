@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::item::{self, OrderRecord, Status};
 use crate::{LineItem, Reason, ReasonCode};
@@ -69,6 +71,48 @@ pub fn to_item(record: &OrderRecord) -> HashMap<String, AttributeValue> {
         item.insert(item::EXPIRES_AT.to_owned(), n(expires_at));
     }
     item
+}
+
+/// What [`insert_if_absent`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Insert {
+    /// The record is now stored.
+    Stored,
+    /// A record with this order id already existed and was left untouched. `existing` is that
+    /// record when DynamoDB returned it and it has the orders-table shape.
+    AlreadyExists { existing: Option<Box<OrderRecord>> },
+}
+
+/// Stores `record` unless an item with its order id exists: a conditional PutItem, so a stored
+/// order is never overwritten, whichever writer comes second.
+pub async fn insert_if_absent(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    record: &OrderRecord,
+) -> Result<Insert, SdkError<PutItemError>> {
+    let result = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(to_item(record)))
+        .condition_expression("attribute_not_exists(#order_id)")
+        .expression_attribute_names("#order_id", item::ORDER_ID)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Insert::Stored),
+        Err(err) => match err.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                Ok(Insert::AlreadyExists {
+                    existing: failed
+                        .item()
+                        .and_then(|old| from_item(old).ok())
+                        .map(Box::new),
+                })
+            }
+            _ => Err(err),
+        },
+    }
 }
 
 /// Reads an item written by [`to_item`].

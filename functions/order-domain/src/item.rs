@@ -161,6 +161,19 @@ impl OrderRecord {
     }
 }
 
+impl OrderRecord {
+    /// Whether `other` records the same order with the same outcome: status and every order
+    /// field equal (delivery ids, timestamps and expiry may differ between deliveries).
+    pub fn same_order_as(&self, other: &OrderRecord) -> bool {
+        self.order_id == other.order_id
+            && self.status == other.status
+            && self.customer_id == other.customer_id
+            && self.currency == other.currency
+            && self.total_minor == other.total_minor
+            && self.items == other.items
+    }
+}
+
 /// Reads `ORDER_TTL_DAYS`: unset or blank means no expiry; otherwise a whole number of days in
 /// 1..=[`MAX_TTL_DAYS`]. The error text is meant for the function's cold-start failure.
 pub fn parse_ttl_days(value: Option<&str>) -> Result<Option<u32>, String> {
@@ -250,6 +263,20 @@ mod tests {
         assert!(
             OrderRecord::rejected(&json!({"order_id": "ok"}), reasons, None, at(0), None).is_some()
         );
+    }
+
+    #[test]
+    fn same_order_ignores_delivery_details() {
+        let order = validate(&sample::valid_order(Some("ord-s".into()))).unwrap();
+        let first = OrderRecord::processed(&order, "m1", at(1), None);
+        let redelivered = OrderRecord::processed(&order, "m2", at(99), Some(3));
+        assert!(first.same_order_as(&redelivered));
+        let mut other_total = redelivered.clone();
+        other_total.total_minor = Some(1);
+        assert!(!first.same_order_as(&other_total));
+        let mut rejected = redelivered;
+        rejected.status = Status::Rejected;
+        assert!(!first.same_order_as(&rejected));
     }
 
     #[test]
