@@ -55,7 +55,10 @@ pub fn load(path: &Path) -> Result<Spec, SpecErrors> {
             e.utf8_error().valid_up_to()
         ))
     })?;
-    parse(&file, &text)
+    let mut spec = parse(&file, &text)?;
+    // Keep the path as given (it need not be UTF-8); `file` is only for messages.
+    spec.file = path.to_path_buf();
+    Ok(spec)
 }
 
 /// Parse and validate pipeline text. `file_name` is used in messages and as `Spec::file`.

@@ -826,6 +826,14 @@ fn aliases_and_merge_keys_share_settings() {
         (b.crate_name.as_str(), b.memory_mb, b.timeout_secs),
         ("b", 512, 20)
     );
+
+    // The example of docs/pipeline-reference.md.
+    let spec = valid("stack: s\nx-function-defaults: &function-defaults { memory: 256, timeout: 10, architecture: arm64 }\nfunctions:\n  validate-order: { <<: *function-defaults, crate: validate-order }\n");
+    let f = &spec.functions["validate-order"];
+    assert_eq!(
+        (f.memory_mb, f.timeout_secs, f.architecture),
+        (256, 10, Architecture::Arm64)
+    );
 }
 
 #[test]
@@ -924,5 +932,40 @@ fn load_reads_the_file_and_reports_io_errors() {
         err.to_string()
             .ends_with("the file is not valid UTF-8 (invalid byte at offset 7)"),
         "{err}"
+    );
+}
+
+#[test]
+fn length_limits_of_descriptions_patterns_and_attributes() {
+    let long = "d".repeat(513);
+    assert_eq!(
+        one_error(&format!(
+            "stack: s\nbuses:\n  b: {{ description: {long} }}\n"
+        )),
+        "p.yaml:3:21: buses.b.description: must be at most 512 characters, got 513"
+    );
+    let sources: Vec<String> = (0..400).map(|i| format!("source-{i}")).collect();
+    let text = format!(
+        "stack: s\nbuses: {{ b: {{}} }}\nfunctions: {{ f: {{ crate: f }} }}\nrules:\n  r:\n    bus: b\n    targets: [{{ function: f }}]\n    event_pattern: {{ source: [{}] }}\n",
+        sources.join(", ")
+    );
+    let e = one_error(&text);
+    assert!(
+        e.starts_with("p.yaml:8:20: rules.r.event_pattern: the event pattern is ")
+            && e.ends_with(" characters as JSON; EventBridge allows at most 4096"),
+        "{e}"
+    );
+    let attribute = "a".repeat(256);
+    assert_eq!(
+        one_error(&format!("stack: s\ntables:\n  t:\n    partition_key: {{ name: id, type: S }}\n    ttl_attribute: {attribute}\n")),
+        "p.yaml:5:20: tables.t.ttl_attribute: attribute names are 1 to 255 bytes long, got 256"
+    );
+}
+
+#[test]
+fn merge_key_needs_mappings() {
+    assert_eq!(
+        one_error("stack: s\nx-list: &list [a, b]\nqueues:\n  q:\n    <<: *list\n"),
+        "p.yaml:5:9: queues.q.<<: a merge key (`<<`) takes a mapping or a list of mappings"
     );
 }

@@ -515,27 +515,32 @@ impl<'t> Builder<'t> {
     fn apply_merges(&mut self, mut own: Vec<Entry>, merges: Vec<Node>, path: &str) -> Vec<Entry> {
         let mut merged: Vec<Entry> = Vec::new();
         for source in &merges {
-            let maps: Vec<&Node> = match &source.value {
-                Value::Seq(items) => items.iter().collect(),
-                _ => vec![source],
+            let maps: Vec<&[Entry]> = match &source.value {
+                Value::Map(entries) => vec![entries],
+                Value::Seq(items) => items.iter().filter_map(Node::as_map).collect(),
+                _ => Vec::new(),
             };
-            for map in maps {
-                match &map.value {
-                    Value::Map(from) => {
-                        for e in from {
-                            let taken = own.iter().any(|o| o.key == e.key)
-                                || merged.iter().any(|m| m.key == e.key);
-                            if !taken {
-                                merged.push(e.clone());
-                            }
-                        }
+            let all_maps = match &source.value {
+                Value::Map(_) => true,
+                Value::Seq(items) => maps.len() == items.len(),
+                _ => false,
+            };
+            if !all_maps {
+                self.errors.push(YamlError {
+                    span: source.span,
+                    key: join(path, "<<"),
+                    message: "a merge key (`<<`) takes a mapping or a list of mappings".into(),
+                    help: Some("e.g. `<<: *defaults` where `defaults` anchors a mapping".into()),
+                });
+                continue;
+            }
+            for from in maps {
+                for e in from {
+                    let taken =
+                        own.iter().any(|o| o.key == e.key) || merged.iter().any(|m| m.key == e.key);
+                    if !taken {
+                        merged.push(e.clone());
                     }
-                    _ => self.errors.push(YamlError {
-                        span: map.span,
-                        key: join(path, "<<"),
-                        message: "a merge key (`<<`) takes a mapping or a list of mappings".into(),
-                        help: None,
-                    }),
                 }
             }
         }
