@@ -969,3 +969,16 @@ fn merge_key_needs_mappings() {
         "p.yaml:5:9: queues.q.<<: a merge key (`<<`) takes a mapping or a list of mappings"
     );
 }
+
+#[test]
+fn null_means_absent_for_optional_keys() {
+    let spec = valid("stack: s\nregion:\nqueues:\n  q: { dead_letter: ~, retention: null }\nbuses:\n  b: { description: }\n");
+    assert_eq!(spec.region, None);
+    assert_eq!(spec.queues["q"].dead_letter, None);
+    assert_eq!(spec.queues["q"].retention_secs, 345_600);
+    assert_eq!(spec.buses["b"].description, None);
+    assert_eq!(
+        one_error("stack: s\nfunctions:\n  f:\n    crate:\n"),
+        "p.yaml:4:5: functions.f.crate: `crate` is required but has no value"
+    );
+}

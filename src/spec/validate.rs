@@ -131,8 +131,22 @@ struct Fields<'n> {
 }
 
 impl<'n> Fields<'n> {
+    /// The value of `key`; `key: null` (or `key:` alone) counts as absent, so optional
+    /// settings can be blanked out.
     fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
+            .filter(|v| !matches!(v.value, Value::Null))
+    }
+
+    /// The key span of `key` when it is written without a value.
+    fn null_key(&self, key: &str) -> Option<Span> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key && matches!(e.value.value, Value::Null))
+            .map(|e| e.key_span)
     }
 
     fn path_of(&self, key: &str) -> String {
@@ -284,7 +298,15 @@ impl Checker<'_, '_> {
     }
 
     fn missing(&mut self, f: &Fields<'_>, key: &str) {
-        if !f.broken {
+        if let Some(span) = f.null_key(key) {
+            let path = f.path_of(key);
+            self.error(
+                span,
+                &path,
+                format!("`{key}` is required but has no value"),
+                None,
+            );
+        } else if !f.broken {
             let what = if f.path.is_empty() {
                 "the file".to_string()
             } else {
@@ -1567,21 +1589,20 @@ impl Checker<'_, '_> {
         let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
         for (name, trigger) in &spec.triggers {
             let base = format!("triggers.{name}");
-            if let Some(first) = seen.insert((&trigger.queue, &trigger.function), name) {
-                if !trigger.queue.is_empty() && !trigger.function.is_empty() {
-                    let span = self.key_span(&base);
-                    self.error(
-                        span,
-                        &base,
-                        format!(
-                            "trigger {first} already connects queue {} to function {}",
-                            trigger.queue, trigger.function
-                        ),
-                        Some(
-                            "Lambda allows one event source mapping per queue and function".into(),
-                        ),
-                    );
-                }
+            let first = *seen
+                .entry((&trigger.queue, &trigger.function))
+                .or_insert(name.as_str());
+            if first != name && !trigger.queue.is_empty() && !trigger.function.is_empty() {
+                let span = self.key_span(&base);
+                self.error(
+                    span,
+                    &base,
+                    format!(
+                        "trigger {first} already connects queue {} to function {}",
+                        trigger.queue, trigger.function
+                    ),
+                    Some("Lambda allows one event source mapping per queue and function".into()),
+                );
             }
             if trigger.batch_size > 10 && trigger.batching_window_secs < 1 {
                 let p = format!("{base}.batch_size");
