@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
@@ -112,6 +112,23 @@ pub async fn insert_if_absent(
             }
             _ => Err(err),
         },
+    }
+}
+
+/// A one-line description of any AWS SDK error (they share `SdkError`): `Code: message` for a
+/// service error, the whole cause chain for a transport or timeout failure.
+pub fn describe_sdk_error<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(_) => format!(
+            "{}: {}",
+            err.code().unwrap_or("UnknownError"),
+            err.message().unwrap_or("no message")
+        ),
+        _ => DisplayErrorContext(err).to_string(),
     }
 }
 

@@ -24,9 +24,7 @@ impl OrderStore for DynamoTable {
     async fn insert_if_absent(&self, record: &OrderRecord) -> Result<Insert, StoreError> {
         order_domain::dynamodb::insert_if_absent(&self.client, &self.name, record)
             .await
-            .map_err(|err| {
-                StoreError(aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string())
-            })
+            .map_err(|err| StoreError(order_domain::dynamodb::describe_sdk_error(&err)))
     }
 }
 

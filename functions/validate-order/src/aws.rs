@@ -2,7 +2,7 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use order_domain::dynamodb::{insert_if_absent, Insert};
+use order_domain::dynamodb::{describe_sdk_error, insert_if_absent, Insert};
 use order_domain::item::OrderRecord;
 use order_domain::{
     OrderRejected, ValidOrder, ORDER_ID_MESSAGE_ATTRIBUTE, ORDER_REJECTED, REJECTED_SOURCE,
@@ -45,12 +45,6 @@ pub struct AwsEffects {
     pub config: Config,
 }
 
-/// The error with its whole source chain (the SDK's top-level message alone is often just
-/// "service error").
-fn describe(err: &impl std::error::Error) -> String {
-    aws_sdk_sqs::error::DisplayErrorContext(err).to_string()
-}
-
 impl Effects for AwsEffects {
     async fn enqueue(&self, order: &ValidOrder) -> Result<String, EffectError> {
         const OPERATION: &str = "SQS SendMessage";
@@ -60,7 +54,7 @@ impl Effects for AwsEffects {
             .build()
             .map_err(|err| EffectError {
                 operation: OPERATION,
-                message: describe(&err),
+                message: err.to_string(),
             })?;
         let sent = self
             .sqs
@@ -72,7 +66,7 @@ impl Effects for AwsEffects {
             .await
             .map_err(|err| EffectError {
                 operation: OPERATION,
-                message: describe(&err),
+                message: describe_sdk_error(&err),
             })?;
         Ok(sent.message_id().unwrap_or_default().to_owned())
     }
@@ -82,7 +76,7 @@ impl Effects for AwsEffects {
             .await
             .map_err(|err| EffectError {
                 operation: "DynamoDB PutItem",
-                message: describe(&err),
+                message: describe_sdk_error(&err),
             })
     }
 
@@ -106,7 +100,7 @@ impl Effects for AwsEffects {
             .await
             .map_err(|err| EffectError {
                 operation: OPERATION,
-                message: describe(&err),
+                message: describe_sdk_error(&err),
             })?;
         // PutEvents succeeds as a call even when entries fail; each entry carries its own
         // outcome.
