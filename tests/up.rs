@@ -223,6 +223,8 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
     let second = stack.up();
     assert_eq!(second["applied"].as_array().unwrap().len(), 0, "{second}");
     assert_eq!(second["api_calls"]["writes"], 0, "{second}");
+    // Not vacuous: the run did read every resource.
+    assert!(second["api_calls"]["total"].as_u64().unwrap() >= 13, "{second}");
     let plan = stack.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
 
