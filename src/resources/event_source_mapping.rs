@@ -5,6 +5,7 @@
 //! create, update and delete return once the mapping has reached a steady state.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType, ScalingConfig};
@@ -30,6 +31,9 @@ const IN_USE: Backoff = Backoff::new(1_000, 8_000, 120);
 /// Creating/Enabling/Updating/Deleting usually take seconds; AWS gives no bound, so allow a few
 /// minutes before reporting a stuck mapping.
 const SETTLE: Backoff = Backoff::new(500, 5_000, 300);
+/// How long a mapping may still report the steady state it is leaving (reads are eventually
+/// consistent) before that state counts as final.
+const OPPOSITE_STATE_GRACE: Duration = Duration::from_secs(30);
 
 fn rid(name: &str) -> ResourceId {
     ResourceId::new(Kind::EventSourceMapping, name)
@@ -148,6 +152,7 @@ impl EventSourceMappingProvider {
         want_enabled: bool,
     ) -> Result<(), Error> {
         let target = if want_enabled { "Enabled" } else { "Disabled" };
+        let started = Instant::now();
         poll_until(
             format!("{id}: waiting for state {target}"),
             SETTLE,
@@ -162,11 +167,16 @@ impl EventSourceMappingProvider {
                     .map_err(|e| Error::aws(id, "GetEventSourceMapping", e))?;
                 match m.state() {
                     Some(s) if s == target => Ok(Some(())),
-                    // A mapping that settled the other way will not move on its own.
-                    Some(s @ ("Enabled" | "Disabled")) => Err(Error::Other(format!(
-                        "{id}: mapping settled in state {s} instead of {target}: {}",
-                        m.state_transition_reason().unwrap_or("no reason given")
-                    ))),
+                    // Right after an update a read may still show the previous steady state;
+                    // one that persists past the grace period will not move on its own.
+                    Some(s @ ("Enabled" | "Disabled"))
+                        if started.elapsed() > OPPOSITE_STATE_GRACE =>
+                    {
+                        Err(Error::Other(format!(
+                            "{id}: mapping stays in state {s} instead of {target}: {}",
+                            m.state_transition_reason().unwrap_or("no reason given")
+                        )))
+                    }
                     _ => Ok(None),
                 }
             },
