@@ -148,6 +148,20 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
 pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, timeout: Duration) -> Result<Outcome, Error> {
     let bus_name = ctx.physical_name(bus);
     let order_id = order.get("order_id").and_then(Value::as_str).map(str::to_string);
+    // EventBridge may accept events for a bus that does not exist without delivering them
+    // anywhere; say plainly that the stack is not deployed instead.
+    ctx.aws
+        .events
+        .describe_event_bus()
+        .name(&bus_name)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(se) if se.is_resource_not_found_exception() => Error::Other(format!(
+                "bus.{bus}: event bus {bus_name} does not exist — is the stack deployed? Run `orderflow up` first"
+            )),
+            _ => Error::aws(format!("bus.{bus}"), "DescribeEventBus", e),
+        })?;
     let entry = PutEventsRequestEntry::builder()
         .event_bus_name(&bus_name)
         .source(order_domain::SOURCE)
