@@ -18,9 +18,11 @@ use crate::cli::{Global, SendOrderArgs};
 use crate::error::Error;
 use crate::resources::Ctx;
 
-/// First poll interval; grows by half each time up to `MAX_POLL` so a local run sees the item
-/// within milliseconds while a long wait on real AWS does not hammer the table.
-const FIRST_POLL: Duration = Duration::from_millis(10);
+/// Poll every `FAST_POLL` for the first `FAST_PHASE` (orders normally land within a second or
+/// two, and the reported latency should be off by at most one interval), then back off by half
+/// each time up to `MAX_POLL` so a long wait on real AWS does not hammer the table.
+const FAST_POLL: Duration = Duration::from_millis(20);
+const FAST_PHASE: Duration = Duration::from_secs(5);
 const MAX_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -205,7 +207,7 @@ pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, time
     };
     let table_name = ctx.physical_name(table);
     let deadline = started + timeout;
-    let mut delay = FIRST_POLL;
+    let mut delay = FAST_POLL;
     loop {
         let item = ctx
             .aws
@@ -242,7 +244,9 @@ pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, time
             return Ok(outcome);
         }
         tokio::time::sleep(delay.min(deadline - now)).await;
-        delay = (delay * 3 / 2).min(MAX_POLL);
+        if started.elapsed() > FAST_PHASE {
+            delay = (delay * 3 / 2).min(MAX_POLL);
+        }
     }
 }
 
