@@ -293,7 +293,7 @@ pub fn build_functions(
                 check_host_can_build(crate_name, *arch)?;
             }
             let names: Vec<&str> = crates.keys().copied().collect();
-            cargo_build(root, &names)?
+            cargo_build(root, &names, None)?
                 .into_iter()
                 .map(|(c, path)| (c, Binary::Executable(path)))
                 .collect()
@@ -441,7 +441,12 @@ fn check_host_can_build(crate_name: &str, arch: Architecture) -> Result<(), Erro
 }
 
 /// Run one `cargo build --profile lambda` for all crates and return each crate's executable.
-fn cargo_build<'a>(root: &Path, crates: &[&'a str]) -> Result<BTreeMap<&'a str, PathBuf>, Error> {
+/// `target_dir` overrides cargo's (only tests need that).
+fn cargo_build<'a>(
+    root: &Path,
+    crates: &[&'a str],
+    target_dir: Option<&Path>,
+) -> Result<BTreeMap<&'a str, PathBuf>, Error> {
     let all = crates.join(", ");
     let build_err = |message: String| Error::Build {
         crate_name: all.clone(),
@@ -465,6 +470,9 @@ fn cargo_build<'a>(root: &Path, crates: &[&'a str]) -> Result<BTreeMap<&'a str, 
     ])
     .arg("--manifest-path")
     .arg(&manifest);
+    if let Some(dir) = target_dir {
+        cmd.arg("--target-dir").arg(dir);
+    }
     for c in crates {
         cmd.args(["-p", c]);
     }
@@ -872,5 +880,136 @@ mod tests {
         assert!(read_bootstrap(&not_exec)
             .unwrap_err()
             .contains("not executable"));
+    }
+
+    fn pipeline(edits: &[(&str, &str)]) -> Spec {
+        let mut yaml = include_str!("../pipeline.yaml").to_string();
+        for (from, to) in edits {
+            assert!(yaml.contains(from), "{from}");
+            yaml = yaml.replacen(from, to, 1);
+        }
+        crate::spec::parse("pipeline.yaml", &yaml).unwrap()
+    }
+
+    #[test]
+    fn prebuilt_functions_are_packaged_per_function_and_shared_per_crate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("validate-order"),
+            fake_elf(62, b"GLIBC_2.17 v"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("process-order"),
+            fake_elf(62, b"GLIBC_2.17 p"),
+        )
+        .unwrap();
+
+        let spec = pipeline(&[]);
+        let artifacts =
+            build_functions(&spec, Path::new("/nonexistent"), Some(dir.path())).unwrap();
+        let mut names: Vec<_> = artifacts.keys().cloned().collect();
+        names.sort();
+        assert_eq!(names, ["process-order", "validate-order"]);
+        assert_eq!(artifacts["validate-order"].function, "validate-order");
+        assert_ne!(
+            artifacts["validate-order"].code_sha256,
+            artifacts["process-order"].code_sha256
+        );
+        assert_eq!(
+            artifacts["process-order"].code_sha256,
+            package("x", &fake_elf(62, b"GLIBC_2.17 p"))
+                .unwrap()
+                .code_sha256
+        );
+
+        let shared = pipeline(&[("crate: process-order", "crate: validate-order")]);
+        let artifacts =
+            build_functions(&shared, Path::new("/nonexistent"), Some(dir.path())).unwrap();
+        assert_eq!(artifacts["process-order"].function, "process-order");
+        assert_eq!(
+            artifacts["process-order"].zip,
+            artifacts["validate-order"].zip
+        );
+
+        let arm = pipeline(&[("architecture: x86_64", "architecture: arm64")]);
+        let err = build_functions(&arm, Path::new("/nonexistent"), Some(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("built for x86_64"), "{err}");
+
+        std::fs::write(
+            dir.path().join("process-order"),
+            fake_elf(62, b"GLIBC_2.36"),
+        )
+        .unwrap();
+        let err = build_functions(&spec, Path::new("/nonexistent"), Some(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("needs GLIBC_2.36"), "{err}");
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "aarch64"))]
+    fn building_arm64_functions_here_asks_for_prebuilt_binaries() {
+        let arm = pipeline(&[("architecture: x86_64", "architecture: arm64")]);
+        let err = build_functions(&arm, Path::new("/nonexistent"), None).unwrap_err();
+        assert!(matches!(err, Error::Build { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("cross-compiling") && msg.contains("--prebuilt"),
+            "{msg}"
+        );
+    }
+
+    /// The real `cargo build --profile lambda` path, on a throwaway workspace with its own
+    /// target directory (the shared one is locked by the `cargo test` running this).
+    #[test]
+    fn cargo_build_finds_each_crates_executable_and_reports_failures() {
+        let ws = tempfile::tempdir().unwrap();
+        let root = ws.path();
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"functions/*\"]\nresolver = \"2\"\n\
+             [profile.lambda]\ninherits = \"release\"\nopt-level = 0\n",
+        );
+        let package = |name: &str| {
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+        };
+        write("functions/hello/Cargo.toml", &package("hello"));
+        write(
+            "functions/hello/src/main.rs",
+            "fn main() { println!(\"hello\"); }\n",
+        );
+        write("functions/only-lib/Cargo.toml", &package("only-lib"));
+        write("functions/only-lib/src/lib.rs", "pub fn f() {}\n");
+        write("functions/broken/Cargo.toml", &package("broken"));
+        write(
+            "functions/broken/src/main.rs",
+            "fn main() { this does not compile }\n",
+        );
+        let target = root.join("target");
+
+        let built = cargo_build(root, &["hello"], Some(&target)).unwrap();
+        let exe = &built["hello"];
+        assert!(exe.starts_with(target.join("lambda")), "{}", exe.display());
+        let bytes = std::fs::read(exe).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF");
+        let output = std::process::Command::new(exe).output().unwrap();
+        assert_eq!(output.stdout, b"hello\n");
+
+        let err = cargo_build(root, &["only-lib"], Some(&target)).unwrap_err();
+        assert!(err.to_string().contains("no executable"), "{err}");
+
+        let err = cargo_build(root, &["broken", "hello"], Some(&target)).unwrap_err();
+        assert!(matches!(err, Error::Build { .. }), "{err:?}");
+        assert!(err.to_string().contains("failed"), "{err}");
+
+        let err = cargo_build(&root.join("functions"), &["hello"], Some(&target)).unwrap_err();
+        assert!(
+            err.to_string().contains("Cargo.toml does not exist"),
+            "{err}"
+        );
     }
 }
