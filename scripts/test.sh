@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The test command: build the Lambda functions once, install the local emulator (MiniStack)
+# once, then run every test of the workspace.
+#
+# The functions are built here, before `cargo test`, because a `cargo build` started from
+# inside a test would wait forever on the target-dir lock that `cargo test` holds. The
+# integration tests deploy them with `up --prebuilt <target>/lambda`.
+#
+# Extra arguments go to `cargo test` (e.g. `./scripts/test.sh --test local`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+timings=()
+step_start=0
+step_name=""
+
+begin() {
+    step_name=$1
+    step_start=$SECONDS
+    printf '\n==> %s\n' "$step_name" >&2
+}
+
+end() {
+    timings+=("$(printf '%5ds  %s' $((SECONDS - step_start)) "$step_name")")
+    step_name=""
+}
+
+summary() {
+    local status=$?
+    if [[ -n $step_name ]]; then
+        timings+=("$(printf '%5ds  %s (FAILED)' $((SECONDS - step_start)) "$step_name")")
+    fi
+    printf '\n==> summary\n' >&2
+    printf '%s\n' "${timings[@]}" >&2
+    printf '%5ds  total\n' "$SECONDS" >&2
+    if ((status == 0)); then
+        echo "all tests passed" >&2
+    else
+        echo "FAILED (exit status $status)" >&2
+    fi
+}
+trap summary EXIT
+
+command -v cargo >/dev/null || {
+    echo "cargo not found: install Rust (https://rustup.rs)" >&2
+    exit 1
+}
+
+begin "build functions (cargo build --profile lambda)"
+cargo build --profile lambda -p validate-order -p process-order
+end
+
+begin "install the local emulator (MiniStack)"
+cargo run -q --bin orderflow -- local install
+end
+
+begin "cargo test --workspace"
+cargo test --workspace "$@"
+end
