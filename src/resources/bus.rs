@@ -287,11 +287,25 @@ impl Provider for BusProvider {
                 "description" => {
                     // An empty description clears it.
                     let description = known_value(&res, change)?.as_str().unwrap_or_default();
+                    // UpdateEventBus resets what it is not given (e.g. a customer-managed KMS
+                    // key reverts to an AWS-owned one): pass the settings orderflow does not
+                    // manage through unchanged.
+                    let current = ctx
+                        .aws
+                        .events
+                        .describe_event_bus()
+                        .name(&physical)
+                        .send()
+                        .await
+                        .map_err(|e| Error::aws(&res, "DescribeEventBus", e))?;
                     ctx.aws
                         .events
                         .update_event_bus()
                         .name(&physical)
                         .description(description)
+                        .set_kms_key_identifier(current.kms_key_identifier().map(str::to_string))
+                        .set_dead_letter_config(current.dead_letter_config().cloned())
+                        .set_log_config(current.log_config().cloned())
                         .send()
                         .await
                         .map_err(|e| Error::aws(&res, "UpdateEventBus", e))?;
