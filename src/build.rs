@@ -342,12 +342,20 @@ impl Binary {
         };
         match self {
             Binary::Executable(path) => {
+                let cache = PackageCache::for_executable(path, crate::local::home().join("packages"));
+                if let Some(artifact) = cache.as_ref().and_then(|c| c.load(crate_name, arch)) {
+                    return Ok(artifact);
+                }
                 let bytes = std::fs::read(path)
                     .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
                 check_bootstrap(&bytes, arch).map_err(|why| {
                     build_err(format!("{} cannot run on Lambda: {why}", path.display()))
                 })?;
-                package(crate_name, &bytes)
+                let artifact = package(crate_name, &bytes)?;
+                if let Some(c) = cache {
+                    c.store(&artifact.zip, arch);
+                }
+                Ok(artifact)
             }
             Binary::Zip(path) => {
                 let zip = std::fs::read(path)
@@ -574,9 +582,86 @@ fn package_name(id: &str) -> Option<String> {
     id.split_whitespace().next().map(str::to_string)
 }
 
+/// Packages already made, so an unchanged `plan`/`up` does not re-compress ~20 MB binaries
+/// (seconds of CPU) on every run. Keyed like make/cargo freshness: the executable's canonical
+/// path, size and modification time; the architecture it was checked for is part of the file
+/// name. Entries live under `<orderflow home>/packages/`. A miss or an unreadable entry just
+/// means packaging again; a failed store is ignored.
+struct PackageCache {
+    dir: PathBuf,
+    key: String,
+}
+
+impl PackageCache {
+    fn for_executable(path: &Path, dir: PathBuf) -> Option<PackageCache> {
+        let canonical = std::fs::canonicalize(path).ok()?;
+        let meta = std::fs::metadata(&canonical).ok()?;
+        let mtime = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        let mut h = Sha256::new();
+        h.update(canonical.as_os_str().as_encoded_bytes());
+        h.update(meta.len().to_le_bytes());
+        h.update(mtime.as_nanos().to_le_bytes());
+        let key: String = h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Some(PackageCache { dir, key })
+    }
+
+    fn path(&self, arch: Architecture) -> PathBuf {
+        self.dir.join(format!("{}-{}.zip", self.key, arch.as_str()))
+    }
+
+    /// Only packages that passed `check_bootstrap` for `arch` are stored under its name.
+    fn load(&self, function: &str, arch: Architecture) -> Option<Artifact> {
+        std::fs::read(self.path(arch))
+            .ok()
+            .map(|zip| Artifact {
+                function: function.to_string(),
+                code_sha256: code_sha256(&zip),
+                zip,
+            })
+    }
+
+    fn store(&self, zip: &[u8], arch: Architecture) {
+        let target = self.path(arch);
+        let tmp = target.with_extension(format!("tmp{}", std::process::id()));
+        let stored = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| std::fs::write(&tmp, zip))
+            .and_then(|()| std::fs::rename(&tmp, &target));
+        if stored.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_cache_hits_for_the_same_file_and_misses_after_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("bootstrap-bin");
+        std::fs::write(&exe, b"first build").unwrap();
+        let cache_dir = dir.path().join("packages");
+        let cache = PackageCache::for_executable(&exe, cache_dir.clone()).unwrap();
+        assert!(cache.load("f", Architecture::X86_64).is_none());
+        let packaged = package("f", b"first build").unwrap();
+        cache.store(&packaged.zip, Architecture::X86_64);
+        let hit = PackageCache::for_executable(&exe, cache_dir.clone())
+            .unwrap()
+            .load("f", Architecture::X86_64)
+            .unwrap();
+        assert_eq!(hit.code_sha256, packaged.code_sha256);
+        // Checked for x86_64 only: an arm64 function must not get it.
+        assert!(cache.load("f", Architecture::Arm64).is_none());
+        // A rebuild changes size/mtime: a different key, so a miss.
+        std::fs::write(&exe, b"second build, longer").unwrap();
+        let after = PackageCache::for_executable(&exe, cache_dir).unwrap();
+        assert!(after.load("f", Architecture::X86_64).is_none());
+    }
 
     fn fake_elf(machine: u16, tail: &[u8]) -> Vec<u8> {
         let mut b = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];

@@ -18,7 +18,7 @@ pub fn run(args: LocalArgs) -> Result<ExitCode, Error> {
         }
         LocalCommand::Start { port } => {
             let status = local::start_detached(port)?;
-            print!("{status}");
+            println!("{status}");
             println!(
                 "Use it with `orderflow --local …` (or --endpoint-url {}); stop it with `orderflow local stop`.",
                 status.endpoint
@@ -33,7 +33,7 @@ pub fn run(args: LocalArgs) -> Result<ExitCode, Error> {
         }
         LocalCommand::Status { port } => {
             let status = local::status(port);
-            print!("{status}");
+            println!("{status}");
             if !status.healthy {
                 return Ok(ExitCode::from(3));
             }
