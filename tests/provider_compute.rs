@@ -1,12 +1,12 @@
-//! Role, function, permission and event source mapping providers against a running MiniStack.
+//! Role, function, permission and event source mapping providers against MiniStack.
 //!
-//! Run with `ORDERFLOW_TEST_ENDPOINT=http://127.0.0.1:PORT cargo test --test provider_compute -- --ignored`.
-//! Each test uses its own stack name, so runs against the same emulator do not collide.
+//! Each test starts its own emulator (`common::TestEmulator`) and uses its own stack name.
+//! The functions deployed here are tiny synthetic packages (a shell script as `bootstrap`):
+//! these tests check the providers, not the function code, and are never invoked.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use orderflow::aws::{Clients, Target};
 use orderflow::build::{package, Artifact};
@@ -19,23 +19,9 @@ use orderflow::spec::model::{
 };
 use serde_json::{json, Value};
 
-const REGION: &str = "us-east-1";
+mod common;
 
-fn endpoint() -> Option<String> {
-    let e = std::env::var("ORDERFLOW_TEST_ENDPOINT").ok();
-    if e.is_none() {
-        eprintln!("ORDERFLOW_TEST_ENDPOINT is not set; skipping (start MiniStack and set it)");
-    }
-    e
-}
-
-fn unique_stack(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}{}", nanos % 1_000_000_000)
-}
+use common::{unique_stack, TestEmulator, REGION};
 
 fn function(access: Vec<Access>) -> Function {
     Function {
@@ -66,11 +52,10 @@ fn spec(stack: &str, functions: BTreeMap<String, Function>) -> Spec {
 }
 
 async fn ctx(endpoint: &str, spec: Spec) -> Ctx {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
     let target = Target {
         endpoint_url: Some(endpoint.to_string()),
         region: Some(REGION.into()),
+        // Fixed test credentials: never sign with a real account's keys.
         local: true,
         ..Default::default()
     };
@@ -277,9 +262,9 @@ fn bootstrap(version: &str) -> Artifact {
 }
 
 #[tokio::test]
-#[ignore = "needs a MiniStack: set ORDERFLOW_TEST_ENDPOINT"]
 async fn role_is_least_privilege_and_follows_the_spec() {
-    let Some(endpoint) = endpoint() else { return };
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
     let stack = unique_stack("rl");
     let access = vec![
         Access {
@@ -303,7 +288,7 @@ async fn role_is_least_privilege_and_follows_the_spec() {
         &stack,
         BTreeMap::from([("process".to_string(), function(access.clone()))]),
     );
-    let ctx = ctx(&endpoint, base.clone()).await;
+    let ctx = ctx(endpoint, base.clone()).await;
     let p = Kind::Role.provider();
 
     let orders_q = create_queue(&ctx, &format!("{stack}-orders")).await;
@@ -457,9 +442,9 @@ async fn role_is_least_privilege_and_follows_the_spec() {
 }
 
 #[tokio::test]
-#[ignore = "needs a MiniStack: set ORDERFLOW_TEST_ENDPOINT"]
 async fn function_permission_and_mapping_lifecycle() {
-    let Some(endpoint) = endpoint() else { return };
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
     let stack = unique_stack("fn");
     let mut process = function(vec![
         Access {
@@ -504,7 +489,7 @@ async fn function_permission_and_mapping_lifecycle() {
             enabled: true,
         },
     );
-    let mut ctx = ctx(&endpoint, base.clone()).await;
+    let mut ctx = ctx(endpoint, base.clone()).await;
     ctx.artifacts.insert("process".into(), bootstrap("v1"));
 
     let orders_q = create_queue(&ctx, &format!("{stack}-orders")).await;
@@ -777,12 +762,12 @@ async fn function_permission_and_mapping_lifecycle() {
 }
 
 #[tokio::test]
-#[ignore = "needs a MiniStack: set ORDERFLOW_TEST_ENDPOINT"]
 async fn function_not_owned_is_reported_as_such() {
-    let Some(endpoint) = endpoint() else { return };
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
     let stack = unique_stack("no");
     let ctx = ctx(
-        &endpoint,
+        endpoint,
         spec(
             &stack,
             BTreeMap::from([("process".to_string(), function(vec![]))]),
