@@ -194,7 +194,7 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
     let mut removals: Vec<Removal> = discovered
         .into_iter()
         .flatten()
-        .filter(|d| !declared.contains(&d.id))
+        .filter(|d| !declared.contains(&d.id) || d.id.kind.provider().is_stale(ctx, d))
         .map(|target| {
             let action = if target.id.kind == Kind::Table && !delete_data {
                 Action::Retain
@@ -205,7 +205,8 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
         })
         .collect();
     removals.sort_by(|a, b| {
-        (a.target.id.kind.delete_rank(), &a.target.id).cmp(&(b.target.id.kind.delete_rank(), &b.target.id))
+        (a.target.id.kind.delete_rank(), &a.target.id)
+            .cmp(&(b.target.id.kind.delete_rank(), &b.target.id))
     });
 
     Ok(Plan {

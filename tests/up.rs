@@ -15,7 +15,13 @@ fn applied_ids(result: &Value) -> Vec<String> {
         .as_array()
         .expect("applied")
         .iter()
-        .map(|a| format!("{}.{}", a["id"]["kind"].as_str().unwrap(), a["id"]["name"].as_str().unwrap()))
+        .map(|a| {
+            format!(
+                "{}.{}",
+                a["id"]["kind"].as_str().unwrap(),
+                a["id"]["name"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -50,7 +56,10 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
         "permission.order-placed/validate-order",
         "event_source_mapping.process-orders",
     ] {
-        assert!(created.contains(&id.to_string()), "{id} not created: {created:?}");
+        assert!(
+            created.contains(&id.to_string()),
+            "{id} not created: {created:?}"
+        );
     }
 
     // Queues, read back.
@@ -76,9 +85,22 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
     assert_eq!(attrs[&QueueAttributeName::MessageRetentionPeriod], "345600");
     assert_eq!(attrs[&QueueAttributeName::SqsManagedSseEnabled], "true");
     let redrive: Value = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
-    assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), "3");
-    assert!(redrive["deadLetterTargetArn"].as_str().unwrap().ends_with(&stack.physical("orders-dlq")));
-    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap().tags.unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "3"
+    );
+    assert!(redrive["deadLetterTargetArn"]
+        .as_str()
+        .unwrap()
+        .ends_with(&stack.physical("orders-dlq")));
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap();
     assert_eq!(tags.get("orderflow:stack"), Some(&stack.name));
     assert_eq!(tags.get("team").map(String::as_str), Some("orders"));
 
@@ -93,7 +115,10 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
         .unwrap();
     assert_eq!(table.key_schema()[0].attribute_name(), "order_id");
     assert_eq!(
-        table.billing_mode_summary().and_then(|b| b.billing_mode()).map(|b| b.as_str()),
+        table
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|b| b.as_str()),
         Some("PAY_PER_REQUEST")
     );
     let pitr = ddb
@@ -115,7 +140,8 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
         .await
         .unwrap();
     assert_eq!(
-        ttl.time_to_live_description().and_then(|t| t.attribute_name()),
+        ttl.time_to_live_description()
+            .and_then(|t| t.attribute_name()),
         Some("expires_at")
     );
 
@@ -138,7 +164,10 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
         .and_then(|d| d.target_arn())
         .unwrap()
         .ends_with(&stack.physical("validate-dlq")));
-    assert!(f.role().unwrap().contains(&stack.physical("validate-order")));
+    assert!(f
+        .role()
+        .unwrap()
+        .contains(&stack.physical("validate-order")));
 
     // Rule and its target.
     let rule = events
@@ -176,9 +205,17 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["Sid"].as_str().unwrap_or("").starts_with("orderflow-rule-"))
+        .find(|s| {
+            s["Sid"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("orderflow-rule-")
+        })
         .expect("orderflow invoke permission");
-    assert!(statement.to_string().contains(rule.arn().unwrap()), "{statement}");
+    assert!(
+        statement.to_string().contains(rule.arn().unwrap()),
+        "{statement}"
+    );
 
     // Event source mapping.
     let mappings = lambda
@@ -214,7 +251,10 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
                 Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
                 other => panic!("unexpected {key}: {other}"),
             };
-            assert!(values.iter().all(|v| !v.contains('*') || v.ends_with(":*")), "{key} has a wildcard: {s}");
+            assert!(
+                values.iter().all(|v| !v.contains('*') || v.ends_with(":*")),
+                "{key} has a wildcard: {s}"
+            );
             assert!(values.iter().all(|v| *v != "*"), "{s}");
         }
     }
@@ -224,12 +264,18 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
     assert_eq!(second["applied"].as_array().unwrap().len(), 0, "{second}");
     assert_eq!(second["api_calls"]["writes"], 0, "{second}");
     // Not vacuous: the run did read every resource.
-    assert!(second["api_calls"]["total"].as_u64().unwrap() >= 13, "{second}");
+    assert!(
+        second["api_calls"]["total"].as_u64().unwrap() >= 13,
+        "{second}"
+    );
     let plan = stack.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
 
     // Edit one attribute: only that resource changes.
-    stack.edit("    memory: 256\n    timeout: 30", "    memory: 512\n    timeout: 30");
+    stack.edit(
+        "    memory: 256\n    timeout: 30",
+        "    memory: 512\n    timeout: 30",
+    );
     let plan = stack.json(&["plan", "--output", "json"]);
     let changed: Vec<&Value> = plan["steps"]
         .as_array()
@@ -243,7 +289,11 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
     assert_eq!(changed[0]["changes"][0]["old"], 256);
     assert_eq!(changed[0]["changes"][0]["new"], 512);
     let third = stack.up();
-    assert_eq!(applied_ids(&third), vec!["function.process-order".to_string()], "{third}");
+    assert_eq!(
+        applied_ids(&third),
+        vec!["function.process-order".to_string()],
+        "{third}"
+    );
     let f = lambda
         .get_function_configuration()
         .function_name(stack.physical("process-order"))
@@ -251,7 +301,10 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
         .await
         .unwrap();
     assert_eq!(f.memory_size(), Some(512));
-    assert_eq!(f.last_update_status().map(|s| s.as_str()), Some("Successful"));
+    assert_eq!(
+        f.last_update_status().map(|s| s.as_str()),
+        Some("Successful")
+    );
     let plan = stack.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
 }
@@ -300,10 +353,20 @@ async fn up_refuses_a_same_named_resource_it_does_not_own_and_touches_nothing() 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("queue.orders"), "{err}");
-    assert!(err.contains("does not carry the tag orderflow:stack="), "{err}");
+    assert!(
+        err.contains("does not carry the tag orderflow:stack="),
+        "{err}"
+    );
 
     // The foreign queue is untouched and nothing else was created.
-    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap().tags.unwrap();
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap();
     assert!(!tags.contains_key("orderflow:stack"));
     let buses = events
         .list_event_buses()
@@ -330,4 +393,54 @@ async fn up_without_a_terminal_needs_yes() {
         .await
         .unwrap();
     assert!(queues.queue_urls().is_empty(), "{queues:?}");
+}
+
+#[tokio::test]
+async fn moving_a_rule_to_another_bus_removes_it_from_the_old_one() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "move", &[]);
+    stack.up();
+    stack.edit(
+        "buses:\n",
+        "buses:\n  audit:\n    description: \"Second bus\"\n",
+    );
+    stack.edit("    bus: orders\n", "    bus: audit\n");
+    let plan = stack.json(&["plan", "--output", "json"]);
+    let removals = plan["removals"].as_array().unwrap();
+    assert_eq!(removals.len(), 1, "{plan}");
+    assert_eq!(removals[0]["id"]["name"], "order-placed");
+    assert_eq!(
+        removals[0]["handle"],
+        format!(
+            "{}/{}",
+            stack.physical("orders"),
+            stack.physical("order-placed")
+        )
+    );
+    stack.up();
+
+    let config = stack.config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let on = |bus: String| {
+        let events = events.clone();
+        async move {
+            events
+                .list_rules()
+                .event_bus_name(bus)
+                .send()
+                .await
+                .unwrap()
+                .rules()
+                .iter()
+                .filter_map(|r| r.name().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(on(stack.physical("orders")).await.is_empty());
+    assert_eq!(
+        on(stack.physical("audit")).await,
+        vec![stack.physical("order-placed")]
+    );
+    let plan = stack.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
 }

@@ -71,7 +71,10 @@ impl Kind {
 
     /// Position in deletion order: lower is deleted first.
     pub fn delete_rank(self) -> usize {
-        Kind::ALL.iter().position(|k| *k == self).unwrap_or(usize::MAX)
+        Kind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or(usize::MAX)
     }
 
     pub fn provider(self) -> &'static dyn Provider {
@@ -323,4 +326,10 @@ pub trait Provider: Send + Sync {
     async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error>;
 
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error>;
+
+    /// A discovered resource whose logical name is still declared but that lives somewhere the
+    /// declaration no longer puts it (e.g. a rule whose `bus` changed): the old one is deleted.
+    fn is_stale(&self, _ctx: &Ctx, _found: &Discovered) -> bool {
+        false
+    }
 }

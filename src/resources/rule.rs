@@ -538,6 +538,18 @@ impl Provider for RuleProvider {
         Ok(found)
     }
 
+    /// The rule's `bus` changed: the copy on the old bus is not the declared one any more.
+    fn is_stale(&self, ctx: &Ctx, found: &Discovered) -> bool {
+        let Some(rule) = ctx.spec.rules.get(&found.id.name) else {
+            return false;
+        };
+        let declared_bus = ctx.physical_name(&rule.bus);
+        found
+            .handle
+            .split_once('/')
+            .is_some_and(|(bus, _)| bus != declared_bus)
+    }
+
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
         let res = target.id.to_string();
         let (bus, rule) = target.handle.split_once('/').ok_or_else(|| {
