@@ -342,7 +342,8 @@ impl Binary {
         };
         match self {
             Binary::Executable(path) => {
-                let cache = PackageCache::for_executable(path, crate::local::home().join("packages"));
+                let cache =
+                    PackageCache::for_executable(path, crate::local::home().join("packages"));
                 if let Some(artifact) = cache.as_ref().and_then(|c| c.load(crate_name, arch)) {
                     return Ok(artifact);
                 }
@@ -605,7 +606,10 @@ impl PackageCache {
         h.update(canonical.as_os_str().as_encoded_bytes());
         h.update(meta.len().to_le_bytes());
         h.update(mtime.as_nanos().to_le_bytes());
-        let key: String = h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let key: String = h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Some(PackageCache { dir, key })
     }
 
@@ -615,13 +619,11 @@ impl PackageCache {
 
     /// Only packages that passed `check_bootstrap` for `arch` are stored under its name.
     fn load(&self, function: &str, arch: Architecture) -> Option<Artifact> {
-        std::fs::read(self.path(arch))
-            .ok()
-            .map(|zip| Artifact {
-                function: function.to_string(),
-                code_sha256: code_sha256(&zip),
-                zip,
-            })
+        std::fs::read(self.path(arch)).ok().map(|zip| Artifact {
+            function: function.to_string(),
+            code_sha256: code_sha256(&zip),
+            zip,
+        })
     }
 
     fn store(&self, zip: &[u8], arch: Architecture) {

@@ -33,7 +33,12 @@ pub struct Global {
     #[arg(long, global = true, env = "ORDERFLOW_LOCAL")]
     pub local: bool,
     /// Port of the local emulator used with --local.
-    #[arg(long, global = true, env = "ORDERFLOW_LOCAL_PORT", default_value_t = 4566)]
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERFLOW_LOCAL_PORT",
+        default_value_t = 4566
+    )]
     pub local_port: u16,
     /// Only print errors and the result (no progress lines).
     #[arg(short, long, global = true)]

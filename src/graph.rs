@@ -84,7 +84,9 @@ impl Graph {
 }
 
 /// Kahn's algorithm; a cycle is reported with the nodes on it.
-fn topological_order(deps: &BTreeMap<ResourceId, Vec<ResourceId>>) -> Result<Vec<ResourceId>, Error> {
+fn topological_order(
+    deps: &BTreeMap<ResourceId, Vec<ResourceId>>,
+) -> Result<Vec<ResourceId>, Error> {
     let mut remaining: BTreeMap<&ResourceId, usize> =
         deps.iter().map(|(id, d)| (id, d.len())).collect();
     let mut order = Vec::with_capacity(deps.len());
@@ -130,7 +132,10 @@ mod tests {
     #[test]
     fn orders_dependencies_first_and_is_stable() {
         let mut deps = BTreeMap::new();
-        deps.insert(id(Kind::Function, "f"), vec![id(Kind::Role, "f"), id(Kind::Queue, "q")]);
+        deps.insert(
+            id(Kind::Function, "f"),
+            vec![id(Kind::Role, "f"), id(Kind::Queue, "q")],
+        );
         deps.insert(id(Kind::Role, "f"), vec![id(Kind::Queue, "q")]);
         deps.insert(id(Kind::Queue, "q"), vec![id(Kind::Queue, "dlq")]);
         deps.insert(id(Kind::Queue, "dlq"), vec![]);

@@ -10,7 +10,12 @@ use serde_json::Value;
 use stack::{stderr, Stack};
 
 async fn queue_names(sqs: &aws_sdk_sqs::Client, prefix: &str) -> Vec<String> {
-    let r = sqs.list_queues().queue_name_prefix(prefix).send().await.unwrap();
+    let r = sqs
+        .list_queues()
+        .queue_name_prefix(prefix)
+        .send()
+        .await
+        .unwrap();
     let mut names: Vec<String> = r
         .queue_urls()
         .iter()
@@ -32,7 +37,11 @@ async fn function_names(lambda: &aws_sdk_lambda::Client, prefix: &str) -> Vec<St
 
 async fn table_names(ddb: &aws_sdk_dynamodb::Client, prefix: &str) -> Vec<String> {
     let r = ddb.list_tables().send().await.unwrap();
-    r.table_names().iter().filter(|n| n.starts_with(prefix)).cloned().collect()
+    r.table_names()
+        .iter()
+        .filter(|n| n.starts_with(prefix))
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
@@ -49,7 +58,11 @@ async fn down_removes_what_it_owns_keeps_data_and_strangers_and_is_idempotent() 
     let prefix = stack.physical("");
 
     // Look-alikes without the ownership tag: same prefix, created by someone else.
-    sqs.create_queue().queue_name(stack.physical("handmade")).send().await.unwrap();
+    sqs.create_queue()
+        .queue_name(stack.physical("handmade"))
+        .send()
+        .await
+        .unwrap();
     ddb.create_table()
         .table_name(stack.physical("handmade"))
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
@@ -82,15 +95,31 @@ async fn down_removes_what_it_owns_keeps_data_and_strangers_and_is_idempotent() 
     let kept: Vec<&Value> = result["kept"].as_array().unwrap().iter().collect();
     assert_eq!(kept.len(), 1, "{result}");
     assert_eq!(kept[0]["id"]["kind"], "table");
-    assert_eq!(queue_names(&sqs, &prefix).await, vec![stack.physical("handmade")]);
+    assert_eq!(
+        queue_names(&sqs, &prefix).await,
+        vec![stack.physical("handmade")]
+    );
     assert!(function_names(&lambda, &prefix).await.is_empty());
-    let buses = events.list_event_buses().name_prefix(&prefix).send().await.unwrap();
+    let buses = events
+        .list_event_buses()
+        .name_prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
     assert!(buses.event_buses().is_empty());
-    let roles = iam.list_roles().path_prefix(format!("/orderflow/{}/", stack.name)).send().await.unwrap();
+    let roles = iam
+        .list_roles()
+        .path_prefix(format!("/orderflow/{}/", stack.name))
+        .send()
+        .await
+        .unwrap();
     assert!(roles.roles().is_empty(), "{roles:?}");
     let mut tables = table_names(&ddb, &prefix).await;
     tables.sort();
-    assert_eq!(tables, vec![stack.physical("handmade"), stack.physical("orders")]);
+    assert_eq!(
+        tables,
+        vec![stack.physical("handmade"), stack.physical("orders")]
+    );
 
     // A second down has nothing to do and succeeds.
     let out = stack.run(&["down", "--yes"]);
@@ -100,6 +129,12 @@ async fn down_removes_what_it_owns_keeps_data_and_strangers_and_is_idempotent() 
     // --delete-data removes the owned table, still not the stranger's.
     let out = stack.run(&["down", "--yes", "--delete-data"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(table_names(&ddb, &prefix).await, vec![stack.physical("handmade")]);
-    assert_eq!(queue_names(&sqs, &prefix).await, vec![stack.physical("handmade")]);
+    assert_eq!(
+        table_names(&ddb, &prefix).await,
+        vec![stack.physical("handmade")]
+    );
+    assert_eq!(
+        queue_names(&sqs, &prefix).await,
+        vec![stack.physical("handmade")]
+    );
 }

@@ -17,7 +17,10 @@ async fn plan_on_an_empty_account_creates_everything_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("+ function.validate-order"), "{text}");
-    assert!(text.contains("13 to create, 0 to update, 0 to delete, 0 unchanged."), "{text}");
+    assert!(
+        text.contains("13 to create, 0 to update, 0 to delete, 0 unchanged."),
+        "{text}"
+    );
 
     let plan = stack.json(&["plan", "--output", "json"]);
     let steps = plan["steps"].as_array().unwrap();
@@ -50,6 +53,11 @@ async fn plan_on_an_empty_account_creates_everything_and_writes_nothing() {
     // Planning created nothing.
     let config = stack.config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let queues = sqs.list_queues().queue_name_prefix(stack.physical("")).send().await.unwrap();
+    let queues = sqs
+        .list_queues()
+        .queue_name_prefix(stack.physical(""))
+        .send()
+        .await
+        .unwrap();
     assert!(queues.queue_urls().is_empty());
 }

@@ -25,12 +25,19 @@ where
         if let Some(v) = probe().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-async fn item(ddb: &aws_sdk_dynamodb::Client, table: &str, order_id: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
+async fn item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    order_id: &str,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
     ddb.get_item()
         .table_name(table)
         .key("order_id", AttributeValue::S(order_id.into()))
@@ -49,26 +56,62 @@ async fn valid_order_is_processed_and_invalid_order_is_rejected_with_reasons() {
     let config = stack.config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
 
-    let ok = stack.json(&["send-order", "--wait", "--order-id", "ord-ok-1", "--output", "json"]);
+    let ok = stack.json(&[
+        "send-order",
+        "--wait",
+        "--order-id",
+        "ord-ok-1",
+        "--output",
+        "json",
+    ]);
     assert_eq!(ok["status"], "processed", "{ok}");
     assert_eq!(ok["order_id"], "ord-ok-1");
     assert!(ok["latency_ms"].as_f64().unwrap() > 0.0);
-    let stored = item(&ddb, &stack.physical("orders"), "ord-ok-1").await.expect("stored order");
+    let stored = item(&ddb, &stack.physical("orders"), "ord-ok-1")
+        .await
+        .expect("stored order");
     assert_eq!(stored["status"].as_s().unwrap(), "PROCESSED");
-    assert!(stored.contains_key("total_minor") && stored.contains_key("items") && stored.contains_key("message_id"));
+    assert!(
+        stored.contains_key("total_minor")
+            && stored.contains_key("items")
+            && stored.contains_key("message_id")
+    );
 
-    let out = stack.run(&["send-order", "--wait", "--invalid", "--order-id", "ord-bad-1", "--output", "json"]);
+    let out = stack.run(&[
+        "send-order",
+        "--wait",
+        "--invalid",
+        "--order-id",
+        "ord-bad-1",
+        "--output",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let bad: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stdout(&out)));
+    let bad: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stdout(&out)));
     assert_eq!(bad["status"], "rejected", "{bad}");
-    let codes: Vec<&str> = bad["reasons"].as_array().unwrap().iter().filter_map(|r| r["code"].as_str()).collect();
+    let codes: Vec<&str> = bad["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["code"].as_str())
+        .collect();
     assert!(codes.contains(&"total_mismatch"), "{bad}");
-    let rejected = item(&ddb, &stack.physical("orders"), "ord-bad-1").await.expect("rejected record");
+    let rejected = item(&ddb, &stack.physical("orders"), "ord-bad-1")
+        .await
+        .expect("rejected record");
     assert_eq!(rejected["status"].as_s().unwrap(), "REJECTED");
 
     // A rejected order is not queued for processing: the queue stays empty.
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs.get_queue_url().queue_name(stack.physical("orders")).send().await.unwrap().queue_url.unwrap();
+    let url = sqs
+        .get_queue_url()
+        .queue_name(stack.physical("orders"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -96,7 +139,10 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
         &[
             ("visibility_timeout: 180", "visibility_timeout: 6"),
             ("max_receive_count: 3", "max_receive_count: 2"),
-            ("    memory: 256\n    timeout: 30", "    memory: 256\n    timeout: 1"),
+            (
+                "    memory: 256\n    timeout: 30",
+                "    memory: 256\n    timeout: 1",
+            ),
         ],
     );
     stack.up();
@@ -104,18 +150,39 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let url = |name: String| {
         let sqs = sqs.clone();
-        async move { sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url.unwrap() }
+        async move {
+            sqs.get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        }
     };
     let orders = url(stack.physical("orders")).await;
     let dlq = url(stack.physical("orders-dlq")).await;
-    sqs.send_message().queue_url(&orders).message_body("this is not an order").send().await.unwrap();
+    sqs.send_message()
+        .queue_url(&orders)
+        .message_body("this is not an order")
+        .send()
+        .await
+        .unwrap();
 
     let body = eventually("the poison message in the DLQ", 60, || {
         let sqs = sqs.clone();
         let dlq = dlq.clone();
         async move {
-            let r = sqs.receive_message().queue_url(&dlq).wait_time_seconds(1).send().await.unwrap();
-            r.messages().first().and_then(|m| m.body().map(str::to_string))
+            let r = sqs
+                .receive_message()
+                .queue_url(&dlq)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            r.messages()
+                .first()
+                .and_then(|m| m.body().map(str::to_string))
         }
     })
     .await;
@@ -131,16 +198,39 @@ async fn a_redelivered_order_is_written_once() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     let table = stack.physical("orders");
-    let orders = sqs.get_queue_url().queue_name(stack.physical("orders")).send().await.unwrap().queue_url.unwrap();
-    let order = serde_json::to_string(&order_domain::sample::valid_order(Some("ord-dup-1".into()))).unwrap();
+    let orders = sqs
+        .get_queue_url()
+        .queue_name(stack.physical("orders"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let order = serde_json::to_string(&order_domain::sample::valid_order(Some("ord-dup-1".into())))
+        .unwrap();
 
-    let first = sqs.send_message().queue_url(&orders).message_body(&order).send().await.unwrap();
+    let first = sqs
+        .send_message()
+        .queue_url(&orders)
+        .message_body(&order)
+        .send()
+        .await
+        .unwrap();
     let first_id = first.message_id().unwrap().to_string();
-    let stored = eventually("the first delivery stored", 30, || item(&ddb, &table, "ord-dup-1")).await;
+    let stored = eventually("the first delivery stored", 30, || {
+        item(&ddb, &table, "ord-dup-1")
+    })
+    .await;
     assert_eq!(stored["message_id"].as_s().unwrap(), &first_id);
 
     // The same order again, as a redelivery would bring it.
-    let second = sqs.send_message().queue_url(&orders).message_body(&order).send().await.unwrap();
+    let second = sqs
+        .send_message()
+        .queue_url(&orders)
+        .message_body(&order)
+        .send()
+        .await
+        .unwrap();
     assert_ne!(second.message_id().unwrap(), first_id);
     eventually("the queue drained", 30, || {
         let sqs = sqs.clone();
@@ -157,14 +247,23 @@ async fn a_redelivered_order_is_written_once() {
                 .attributes
                 .unwrap();
             let zero = |k: QueueAttributeName| a.get(&k).map(String::as_str) == Some("0");
-            (zero(QueueAttributeName::ApproximateNumberOfMessages) && zero(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)).then_some(())
+            (zero(QueueAttributeName::ApproximateNumberOfMessages)
+                && zero(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+            .then_some(())
         }
     })
     .await;
     let after = item(&ddb, &table, "ord-dup-1").await.unwrap();
     assert_eq!(after, stored, "the second delivery rewrote the item");
     // And it was consumed successfully (not left to land in the DLQ as a failure).
-    let dlq = sqs.get_queue_url().queue_name(stack.physical("orders-dlq")).send().await.unwrap().queue_url.unwrap();
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name(stack.physical("orders-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let r = sqs.receive_message().queue_url(&dlq).send().await.unwrap();
     assert!(r.messages().is_empty());
 }
@@ -176,5 +275,8 @@ async fn send_order_to_a_missing_stack_fails_clearly() {
     let out = stack.run(&["send-order"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("bus.orders") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("bus.orders") && err.contains("does not exist"),
+        "{err}"
+    );
 }

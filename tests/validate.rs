@@ -44,7 +44,10 @@ fn the_default_pipeline_is_valid() {
     let out = orderflow(root, &["validate"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("pipeline.yaml: valid (stack orderflow"), "{stdout}");
+    assert!(
+        stdout.contains("pipeline.yaml: valid (stack orderflow"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -66,7 +69,10 @@ fn every_error_is_reported_with_file_line_column_and_key() {
     let stderr = text(&out.stderr);
     // Unknown key with a suggestion, out-of-range value, dangling reference: all in one run.
     assert!(stderr.contains("pipeline.yaml:4:5"), "{stderr}");
-    assert!(stderr.contains("visibility_timeout"), "did-you-mean missing: {stderr}");
+    assert!(
+        stderr.contains("visibility_timeout"),
+        "did-you-mean missing: {stderr}"
+    );
     assert!(stderr.contains("pipeline.yaml:8:13"), "{stderr}");
     assert!(stderr.contains("functions.f.memory"), "{stderr}");
     assert!(stderr.contains("pipeline.yaml:11:10"), "{stderr}");
@@ -88,7 +94,10 @@ fn bad_input_stops_every_command_before_any_aws_call() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains("functions.f.memory"), "{args:?}: {stderr}");
         // Had it called AWS, the unreachable endpoint would have produced a dispatch failure.
-        assert!(!stderr.to_lowercase().contains("dispatch"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.to_lowercase().contains("dispatch"),
+            "{args:?}: {stderr}"
+        );
     }
 }
 

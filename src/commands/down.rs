@@ -85,7 +85,10 @@ pub async fn run(g: &Global, args: DownArgs) -> Result<ExitCode, Error> {
                 eprintln!("  - {}  {}", r.target.id, r.target.physical);
             }
             for r in &kept {
-                eprintln!("  ! {}  {}  (kept: pass --delete-data to delete it and its data)", r.target.id, r.target.physical);
+                eprintln!(
+                    "  ! {}  {}  (kept: pass --delete-data to delete it and its data)",
+                    r.target.id, r.target.physical
+                );
             }
         }
         confirm(
@@ -93,7 +96,11 @@ pub async fn run(g: &Global, args: DownArgs) -> Result<ExitCode, Error> {
                 "Delete {} resources of stack {}{}?",
                 to_delete.len(),
                 ctx.spec.stack,
-                if args.delete_data { ", including table data" } else { "" }
+                if args.delete_data {
+                    ", including table data"
+                } else {
+                    ""
+                }
             ),
             args.yes,
         )?;

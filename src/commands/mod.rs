@@ -74,7 +74,10 @@ pub fn project_root(file: &Path) -> std::path::PathBuf {
 }
 
 /// Print a result: its Display for text, its Serialize for `--output json` (one JSON document on stdout).
-pub fn emit<T: std::fmt::Display + Serialize>(format: OutputFormat, value: &T) -> Result<(), Error> {
+pub fn emit<T: std::fmt::Display + Serialize>(
+    format: OutputFormat,
+    value: &T,
+) -> Result<(), Error> {
     match format {
         OutputFormat::Text => print!("{value}"),
         OutputFormat::Json => {

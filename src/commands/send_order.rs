@@ -53,17 +53,32 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let id = self.order_id.as_deref().unwrap_or("(no order_id)");
         match self.status {
-            Status::Sent => writeln!(f, "Order {id} sent to {} (event {}).", self.bus, self.event_id.as_deref().unwrap_or("?"))?,
-            Status::Processed => writeln!(f, "Order {id} PROCESSED in {:.0} ms.", self.latency_ms.unwrap_or_default())?,
+            Status::Sent => writeln!(
+                f,
+                "Order {id} sent to {} (event {}).",
+                self.bus,
+                self.event_id.as_deref().unwrap_or("?")
+            )?,
+            Status::Processed => writeln!(
+                f,
+                "Order {id} PROCESSED in {:.0} ms.",
+                self.latency_ms.unwrap_or_default()
+            )?,
             Status::Rejected => {
-                writeln!(f, "Order {id} REJECTED in {:.0} ms:", self.latency_ms.unwrap_or_default())?;
+                writeln!(
+                    f,
+                    "Order {id} REJECTED in {:.0} ms:",
+                    self.latency_ms.unwrap_or_default()
+                )?;
                 for r in &self.reasons {
                     let code = r.get("code").and_then(Value::as_str).unwrap_or("?");
                     let msg = r.get("message").and_then(Value::as_str).unwrap_or("");
                     writeln!(f, "  - {code}: {msg}")?;
                 }
             }
-            Status::TimedOut => writeln!(f, "Order {id}: no outcome in the table before the timeout.")?,
+            Status::TimedOut => {
+                writeln!(f, "Order {id}: no outcome in the table before the timeout.")?
+            }
         }
         if let Some(rec) = &self.record {
             writeln!(f, "Record: {rec}")?;
@@ -73,33 +88,56 @@ impl fmt::Display for Outcome {
 }
 
 /// The one logical resource of a kind the command should use: the flag, or the only one declared.
-fn pick<'a>(kind: &str, flag: Option<&'a str>, names: impl Iterator<Item = &'a String>) -> Result<&'a str, Error> {
+fn pick<'a>(
+    kind: &str,
+    flag: Option<&'a str>,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<&'a str, Error> {
     let names: Vec<&String> = names.collect();
     if let Some(f) = flag {
         return names
             .iter()
             .find(|n| n.as_str() == f)
             .map(|n| n.as_str())
-            .ok_or_else(|| Error::Other(format!("no {kind} named `{f}` in the pipeline (declared: {})", join(&names))));
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "no {kind} named `{f}` in the pipeline (declared: {})",
+                    join(&names)
+                ))
+            });
     }
     match names.as_slice() {
         [one] => Ok(one.as_str()),
         [] => Err(Error::Other(format!("the pipeline declares no {kind}"))),
-        many => Err(Error::Other(format!("the pipeline declares several {kind}s ({}); choose one with --{kind}", join(many)))),
+        many => Err(Error::Other(format!(
+            "the pipeline declares several {kind}s ({}); choose one with --{kind}",
+            join(many)
+        ))),
     }
 }
 
 fn join(names: &[&String]) -> String {
-    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The order to send, as JSON: a file as-is, or a generated sample; flags override fields.
 pub fn order_json(args: &SendOrderArgs) -> Result<Value, Error> {
     let mut order = match &args.order_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-            serde_json::from_str::<Value>(&text)
-                .map_err(|e| Error::Other(format!("{}:{}:{}: not valid JSON: {e}", path.display(), e.line(), e.column())))?
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            serde_json::from_str::<Value>(&text).map_err(|e| {
+                Error::Other(format!(
+                    "{}:{}:{}: not valid JSON: {e}",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                ))
+            })?
         }
         None => {
             let sample = if args.invalid {
@@ -107,7 +145,8 @@ pub fn order_json(args: &SendOrderArgs) -> Result<Value, Error> {
             } else {
                 order_domain::sample::valid_order(None)
             };
-            serde_json::to_value(sample).map_err(|e| Error::Other(format!("serialising the sample order: {e}")))?
+            serde_json::to_value(sample)
+                .map_err(|e| Error::Other(format!("serialising the sample order: {e}")))?
         }
     };
     if let Value::Object(map) = &mut order {
@@ -137,7 +176,14 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
     };
     let order = order_json(&args)?;
     let ctx = connect(g, spec).await;
-    let outcome = send(&ctx, &bus, table.as_deref(), &order, Duration::from_secs(args.timeout)).await?;
+    let outcome = send(
+        &ctx,
+        &bus,
+        table.as_deref(),
+        &order,
+        Duration::from_secs(args.timeout),
+    )
+    .await?;
     emit(args.output, &outcome)?;
     Ok(match outcome.status {
         Status::Sent | Status::Processed => ExitCode::SUCCESS,
@@ -147,9 +193,18 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
 }
 
 /// Publish `order` and, when `table` is given, wait for its outcome.
-pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, timeout: Duration) -> Result<Outcome, Error> {
+pub async fn send(
+    ctx: &Ctx,
+    bus: &str,
+    table: Option<&str>,
+    order: &Value,
+    timeout: Duration,
+) -> Result<Outcome, Error> {
     let bus_name = ctx.physical_name(bus);
-    let order_id = order.get("order_id").and_then(Value::as_str).map(str::to_string);
+    let order_id = order
+        .get("order_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     // EventBridge may accept events for a bus that does not exist without delivering them
     // anywhere; say plainly that the stack is not deployed instead.
     ctx.aws
@@ -183,7 +238,12 @@ pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, time
     let first = out.entries().first();
     if out.failed_entry_count() > 0 || first.and_then(|e| e.error_code()).is_some() {
         let (code, msg) = first
-            .map(|e| (e.error_code().unwrap_or("?"), e.error_message().unwrap_or("")))
+            .map(|e| {
+                (
+                    e.error_code().unwrap_or("?"),
+                    e.error_message().unwrap_or(""),
+                )
+            })
             .unwrap_or(("?", "no entry returned"));
         return Err(Error::Aws {
             resource: format!("bus.{bus}"),
@@ -214,14 +274,20 @@ pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, time
             .dynamodb
             .get_item()
             .table_name(&table_name)
-            .key(order_domain::item::ORDER_ID, AttributeValue::S(order_id.clone()))
+            .key(
+                order_domain::item::ORDER_ID,
+                AttributeValue::S(order_id.clone()),
+            )
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| Error::aws(format!("table.{table}"), "GetItem", e))?;
         if let Some(item) = item.item() {
             let seen = started.elapsed();
-            let status = item.get(order_domain::item::STATUS).and_then(|v| v.as_s().ok()).map(String::as_str);
+            let status = item
+                .get(order_domain::item::STATUS)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str);
             outcome.latency_ms = Some(seen.as_secs_f64() * 1000.0);
             outcome.record = Some(attributes_to_json(item));
             outcome.status = if status == Some(order_domain::item::STATUS_REJECTED) {
@@ -252,13 +318,20 @@ pub async fn send(ctx: &Ctx, bus: &str, table: Option<&str>, order: &Value, time
 
 /// DynamoDB item → plain JSON (numbers stay exact: N values become JSON numbers only when they parse as i64).
 pub fn attributes_to_json(item: &std::collections::HashMap<String, AttributeValue>) -> Value {
-    Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect())
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_to_json(v)))
+            .collect(),
+    )
 }
 
 fn attribute_to_json(v: &AttributeValue) -> Value {
     match v {
         AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(n) => n.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(n.clone())),
+        AttributeValue::N(n) => n
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(n.clone())),
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::Null(_) => Value::Null,
         AttributeValue::L(l) => Value::Array(l.iter().map(attribute_to_json).collect()),

@@ -31,7 +31,10 @@ impl Stack {
         let mut yaml =
             default_pipeline().replacen("stack: orderflow", &format!("stack: {name}"), 1);
         for (from, to) in edits {
-            assert!(yaml.contains(from), "edit target not in pipeline.yaml: {from}");
+            assert!(
+                yaml.contains(from),
+                "edit target not in pipeline.yaml: {from}"
+            );
             yaml = yaml.replacen(from, to, 1);
         }
         let dir = tempfile::tempdir().expect("tempdir");
