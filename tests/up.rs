@@ -444,3 +444,82 @@ async fn moving_a_rule_to_another_bus_removes_it_from_the_old_one() {
     let plan = stack.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
 }
+
+/// A new consumer is an edit of pipeline.yaml (plus its crate; here it reuses an existing one):
+/// its own rule, queue, role and invoke permission appear, and events reach it.
+#[tokio::test]
+async fn a_third_consumer_is_only_a_pipeline_edit() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "third", &[]);
+    stack.up();
+    stack.edit(
+        "queues:\n",
+        "queues:\n  inventory: { visibility_timeout: 60 }\n",
+    );
+    stack.edit(
+        "functions:\n",
+        "functions:\n  inventory:\n    crate: validate-order\n    timeout: 10\n    environment:\n      ORDERS_QUEUE_URL: ${queues.inventory.url}\n      EVENT_BUS_NAME: ${buses.orders.name}\n      ORDERS_TABLE: ${tables.orders.name}\n    access:\n      - { queue: inventory, verb: send }\n      - { table: orders, verb: write }\n      - { bus: orders, verb: publish }\n",
+    );
+    stack.edit(
+        "rules:\n",
+        "rules:\n  reserve-stock:\n    bus: orders\n    event_pattern: { source: [orderflow.orders], detail-type: [OrderPlaced] }\n    targets:\n      - function: inventory\n",
+    );
+    let result = stack.up();
+    let mut added: Vec<String> = result["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}.{}",
+                a["action"].as_str().unwrap(),
+                a["id"]["kind"].as_str().unwrap(),
+                a["id"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    added.sort();
+    assert_eq!(
+        added,
+        vec![
+            "create function.inventory",
+            "create permission.reserve-stock/inventory",
+            "create queue.inventory",
+            "create role.inventory",
+            "create rule.reserve-stock",
+        ],
+        "{result}"
+    );
+
+    // An order now also reaches the new consumer, which forwards it to its queue.
+    let out = stack.run(&["send-order", "--wait", "--order-id", "ord-inv-1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = stack.config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(stack.physical("inventory"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let body = loop {
+        let r = sqs
+            .receive_message()
+            .queue_url(&url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(b) = r.messages().first().and_then(|m| m.body()) {
+            break b.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no message reached the inventory queue"
+        );
+    };
+    assert!(body.contains("ord-inv-1"), "{body}");
+}
