@@ -1,0 +1,393 @@
+//! Least privilege, proven end to end: the repository's own `pipeline.yaml` is deployed with
+//! `orderflow up`, then IAM's policy simulator is asked, for each function's role, about what the
+//! function must be able to do (allowed) and what it must not (denied). The inline policy is also
+//! read back and checked for wildcards and for resources outside the function's own.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use aws_sdk_iam::types::PolicyEvaluationDecisionType as Decision;
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::{functions_dir, orderflow, sdk_config, unique_stack, TestEmulator, REGION};
+use orderflow::resources::policy::decode_policy_document;
+use serde_json::Value;
+
+/// A function's execution role as deployed.
+struct Principal {
+    function: String,
+    /// The role's ARN as IAM reports it (with its path).
+    arn: String,
+    /// The ARN to hand to the simulator. MiniStack's SimulatePrincipalPolicy looks a role up by
+    /// everything after `role/`, so with a path (ours: `/orderflow/<stack>/`) the role is not
+    /// found and every action is denied. The same role without its path is found there; real
+    /// AWS takes the full ARN. The "allowed" checks next to every "denied" check show the role
+    /// was found, so no denial passes just because the role's policies were not looked at.
+    simulated_arn: String,
+}
+
+async fn principal(iam: &aws_sdk_iam::Client, stack: &str, function: &str) -> Principal {
+    let role_name = format!("{stack}-{function}");
+    let role = iam
+        .get_role()
+        .role_name(&role_name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetRole {role_name}: {e:?}"));
+    let role = role.role().expect("role");
+    assert_eq!(
+        role.path(),
+        format!("/orderflow/{stack}/"),
+        "path of {role_name}"
+    );
+    let arn = role.arn().to_string();
+    let account = arn.split(':').nth(4).expect("account in role ARN");
+    Principal {
+        function: function.to_string(),
+        simulated_arn: format!("arn:aws:iam::{account}:role/{role_name}"),
+        arn,
+    }
+}
+
+async fn decision(
+    iam: &aws_sdk_iam::Client,
+    who: &Principal,
+    action: &str,
+    resource: &str,
+) -> Decision {
+    let out = iam
+        .simulate_principal_policy()
+        .policy_source_arn(&who.simulated_arn)
+        .action_names(action)
+        .resource_arns(resource)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SimulatePrincipalPolicy {action} on {resource}: {e:?}"));
+    let results = out.evaluation_results();
+    assert_eq!(results.len(), 1, "{action} on {resource}: {results:?}");
+    assert_eq!(results[0].eval_action_name(), action);
+    results[0].eval_decision().clone()
+}
+
+/// Every (action, resource) pair must get `want` for `who`; all mismatches are reported at once.
+async fn expect(
+    iam: &aws_sdk_iam::Client,
+    who: &Principal,
+    want: Decision,
+    checks: &[(&str, &str)],
+) {
+    let mut wrong = Vec::new();
+    for (action, resource) in checks {
+        let got = decision(iam, who, action, resource).await;
+        if got != want {
+            wrong.push(format!("{action} on {resource}: {got:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} ({}) expected {want:?} for:\n  {}",
+        who.function,
+        who.simulated_arn,
+        wrong.join("\n  ")
+    );
+}
+
+/// Values of a policy element that may be a string or a list of strings.
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().expect("string in policy list").to_string())
+            .collect(),
+        other => panic!("unexpected policy element: {other}"),
+    }
+}
+
+/// The role carries exactly one inline policy, `orderflow-access`, and no managed policy; it
+/// grants no wildcard action, no `"*"` resource, and only on `allowed_resources` (a wildcard is
+/// allowed only as the log-stream part of the function's own log group).
+async fn check_inline_policy(
+    iam: &aws_sdk_iam::Client,
+    stack: &str,
+    who: &Principal,
+    allowed_resources: &BTreeSet<String>,
+    own_log_streams: &str,
+) {
+    let role_name = format!("{stack}-{}", who.function);
+    let names = iam
+        .list_role_policies()
+        .role_name(&role_name)
+        .send()
+        .await
+        .expect("ListRolePolicies");
+    assert_eq!(names.policy_names(), ["orderflow-access"], "{role_name}");
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&role_name)
+        .send()
+        .await
+        .expect("ListAttachedRolePolicies");
+    assert!(
+        attached.attached_policies().is_empty(),
+        "{role_name} has managed policies: {:?}",
+        attached.attached_policies()
+    );
+
+    let out = iam
+        .get_role_policy()
+        .role_name(&role_name)
+        .policy_name("orderflow-access")
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    let doc = decode_policy_document(out.policy_document())
+        .unwrap_or_else(|| panic!("undecodable policy: {}", out.policy_document()));
+    let statements = match &doc["Statement"] {
+        Value::Array(s) => s.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        other => panic!("no statements in {role_name}'s policy: {other}"),
+    };
+    assert!(!statements.is_empty(), "{doc}");
+    for s in &statements {
+        // NotAction/NotResource in an Allow grant everything except what they list.
+        for broad in ["NotAction", "NotResource", "NotPrincipal"] {
+            assert!(s.get(broad).is_none(), "{role_name}: {broad} in {s}");
+        }
+        for action in strings(&s["Action"]) {
+            assert!(
+                !action.contains('*'),
+                "{role_name}: wildcard action {action} in {s}"
+            );
+        }
+        for resource in strings(&s["Resource"]) {
+            assert_ne!(resource, "*", "{role_name}: resource \"*\" in {s}");
+            if resource.contains('*') {
+                assert_eq!(resource, own_log_streams, "{role_name}: wildcard in {s}");
+            } else {
+                assert!(
+                    allowed_resources.contains(&resource),
+                    "{role_name}: grant on {resource}, not one of its own resources {allowed_resources:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn default_pipeline_roles_are_least_privilege() {
+    let emu = TestEmulator::start();
+    let stack = unique_stack("iam");
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline.yaml"),
+    )
+    .expect("read pipeline.yaml");
+    assert!(
+        yaml.contains("stack: orderflow\n"),
+        "pipeline.yaml names another stack"
+    );
+    let yaml = yaml.replacen("stack: orderflow\n", &format!("stack: {stack}\n"), 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("pipeline.yaml"), yaml).expect("write pipeline.yaml");
+
+    let functions = functions_dir();
+    let functions = functions.to_str().expect("functions dir is UTF-8");
+    let out = orderflow(
+        emu.endpoint(),
+        dir.path(),
+        &["up", "--yes", "--prebuilt", functions],
+    );
+    assert!(
+        out.status.success(),
+        "up failed: {}",
+        common::describe(&out)
+    );
+
+    let config = sdk_config(emu.endpoint()).await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+
+    // The deployed resources' ARNs, as the services report them.
+    let queue_arn = |logical: &'static str| {
+        let sqs = sqs.clone();
+        let name = format!("{stack}-{logical}");
+        async move {
+            let url = sqs
+                .get_queue_url()
+                .queue_name(&name)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GetQueueUrl {name}: {e:?}"))
+                .queue_url
+                .expect("queue url");
+            sqs.get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("GetQueueAttributes")
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+                .expect("QueueArn")
+                .clone()
+        }
+    };
+    let orders_q = queue_arn("orders").await;
+    let orders_dlq = queue_arn("orders-dlq").await;
+    let validate_dlq = queue_arn("validate-dlq").await;
+    let table = ddb
+        .describe_table()
+        .table_name(format!("{stack}-orders"))
+        .send()
+        .await
+        .expect("DescribeTable")
+        .table()
+        .and_then(|t| t.table_arn())
+        .expect("table ARN")
+        .to_string();
+    let bus = events
+        .describe_event_bus()
+        .name(format!("{stack}-orders"))
+        .send()
+        .await
+        .expect("DescribeEventBus")
+        .arn()
+        .expect("bus ARN")
+        .to_string();
+
+    let validate = principal(&iam, &stack, "validate-order").await;
+    let process = principal(&iam, &stack, "process-order").await;
+    // The roles examined are the ones the functions run as.
+    let mut function_arns = Vec::new();
+    for who in [&validate, &process] {
+        let cfg = lambda
+            .get_function_configuration()
+            .function_name(format!("{stack}-{}", who.function))
+            .send()
+            .await
+            .expect("GetFunctionConfiguration");
+        assert_eq!(
+            cfg.role(),
+            Some(who.arn.as_str()),
+            "role of {}",
+            who.function
+        );
+        function_arns.push(cfg.function_arn().expect("function ARN").to_string());
+    }
+
+    let account = bus.split(':').nth(4).expect("account in bus ARN");
+    let default_bus = format!("arn:aws:events:{REGION}:{account}:event-bus/default");
+    let other_bus = format!("arn:aws:events:{REGION}:{account}:event-bus/{stack}-other");
+    let other_table = format!("arn:aws:dynamodb:{REGION}:{account}:table/{stack}-other");
+    let log_group = |function: &str| {
+        format!("arn:aws:logs:{REGION}:{account}:log-group:/aws/lambda/{stack}-{function}")
+    };
+    let log_stream =
+        |function: &str| format!("{}:log-stream:2026/01/01/[$LATEST]0", log_group(function));
+
+    // ---- validate-order: queue valid orders, record rejected ones, publish the outcome.
+    let v_stream = log_stream("validate-order");
+    expect(
+        &iam,
+        &validate,
+        Decision::Allowed,
+        &[
+            ("sqs:SendMessage", &orders_q),
+            ("dynamodb:PutItem", &table),
+            ("events:PutEvents", &bus),
+            // Its asynchronous-invocation dead-letter queue.
+            ("sqs:SendMessage", &validate_dlq),
+            ("logs:PutLogEvents", &v_stream),
+        ],
+    )
+    .await;
+    // `write` on a table also grants DeleteItem (docs/pipeline-reference.md), so DeleteItem is
+    // not in the list below.
+    let p_stream = log_stream("process-order");
+    expect(
+        &iam,
+        &validate,
+        Decision::ImplicitDeny,
+        &[
+            ("dynamodb:GetItem", &table),
+            ("dynamodb:Scan", &table),
+            ("dynamodb:DeleteTable", &table),
+            ("sqs:ReceiveMessage", &orders_q),
+            ("sqs:DeleteMessage", &orders_q),
+            ("sqs:SendMessage", &orders_dlq),
+            ("sqs:PurgeQueue", &orders_q),
+            ("events:PutEvents", &default_bus),
+            ("events:PutEvents", &other_bus),
+            ("lambda:InvokeFunction", &function_arns[0]),
+            ("lambda:InvokeFunction", &function_arns[1]),
+            ("iam:PassRole", &validate.arn),
+            ("logs:PutLogEvents", &p_stream),
+        ],
+    )
+    .await;
+
+    // ---- process-order: consume the orders queue, write to the table, nothing else.
+    expect(
+        &iam,
+        &process,
+        Decision::Allowed,
+        &[
+            ("sqs:ReceiveMessage", &orders_q),
+            ("sqs:DeleteMessage", &orders_q),
+            ("sqs:ChangeMessageVisibility", &orders_q),
+            ("sqs:GetQueueAttributes", &orders_q),
+            ("dynamodb:PutItem", &table),
+            ("logs:PutLogEvents", &p_stream),
+        ],
+    )
+    .await;
+    expect(
+        &iam,
+        &process,
+        Decision::ImplicitDeny,
+        &[
+            ("sqs:SendMessage", &orders_q),
+            ("sqs:SendMessage", &orders_dlq),
+            ("sqs:SendMessage", &validate_dlq),
+            ("sqs:ReceiveMessage", &orders_dlq),
+            ("sqs:ReceiveMessage", &validate_dlq),
+            ("events:PutEvents", &bus),
+            ("events:PutEvents", &default_bus),
+            ("dynamodb:Scan", &table),
+            ("dynamodb:DeleteTable", &table),
+            ("dynamodb:PutItem", &other_table),
+            ("dynamodb:GetItem", &other_table),
+            ("dynamodb:DeleteItem", &other_table),
+            ("lambda:InvokeFunction", &function_arns[0]),
+            ("logs:PutLogEvents", &v_stream),
+        ],
+    )
+    .await;
+
+    // ---- the documents themselves: no wildcards, nothing but the function's own resources.
+    check_inline_policy(
+        &iam,
+        &stack,
+        &validate,
+        &BTreeSet::from([
+            orders_q.clone(),
+            table.clone(),
+            bus.clone(),
+            validate_dlq.clone(),
+            log_group("validate-order"),
+        ]),
+        &format!("{}:*", log_group("validate-order")),
+    )
+    .await;
+    check_inline_policy(
+        &iam,
+        &stack,
+        &process,
+        &BTreeSet::from([orders_q.clone(), table.clone(), log_group("process-order")]),
+        &format!("{}:*", log_group("process-order")),
+    )
+    .await;
+}
