@@ -55,5 +55,5 @@ cargo run -q --bin orderflow -- local install
 end
 
 begin "cargo test --workspace"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
 end

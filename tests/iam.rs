@@ -304,8 +304,6 @@ async fn default_pipeline_roles_are_least_privilege() {
         ],
     )
     .await;
-    // `write` on a table also grants DeleteItem (docs/pipeline-reference.md), so DeleteItem is
-    // not in the list below.
     let p_stream = log_stream("process-order");
     expect(
         &iam,
@@ -313,6 +311,9 @@ async fn default_pipeline_roles_are_least_privilege() {
         Decision::ImplicitDeny,
         &[
             ("dynamodb:GetItem", &table),
+            // `write` grants no deletes.
+            ("dynamodb:DeleteItem", &table),
+            ("dynamodb:BatchWriteItem", &table),
             ("dynamodb:Scan", &table),
             ("dynamodb:DeleteTable", &table),
             ("sqs:ReceiveMessage", &orders_q),

@@ -61,3 +61,15 @@ async fn plan_on_an_empty_account_creates_everything_and_writes_nothing() {
         .unwrap();
     assert!(queues.queue_urls().is_empty());
 }
+
+/// The plan a user reads before the first `up` (snapshot; the unique stack name is filtered).
+#[tokio::test]
+async fn first_plan_text_snapshot() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "snap", &[]);
+    let out = stack.run(&["plan"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    insta::with_settings!({filters => vec![(stack.name.as_str(), "[STACK]")]}, {
+        insta::assert_snapshot!(stdout(&out));
+    });
+}

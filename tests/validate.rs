@@ -109,3 +109,15 @@ fn a_missing_file_is_a_clear_error() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("nope.yaml"), "{stderr}");
 }
+
+/// What a user sees for a broken file, exactly (snapshot; review changes with `cargo insta review`).
+#[test]
+fn broken_file_report_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.yaml"), BROKEN).unwrap();
+    let out = orderflow(dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::with_settings!({filters => vec![(r"/tmp/[^\s:]+", "[TMP]")]}, {
+        insta::assert_snapshot!(text(&out.stderr));
+    });
+}

@@ -47,12 +47,11 @@ pub fn actions(verb: Verb) -> &'static [&'static str] {
             "dynamodb:Query",
         ],
         Verb::Write => &[
-            "dynamodb:BatchWriteItem",
             "dynamodb:ConditionCheckItem",
-            "dynamodb:DeleteItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
         ],
+        Verb::Delete => &["dynamodb:DeleteItem"],
     }
 }
 
@@ -155,6 +154,7 @@ fn grant_sid(target: &AccessTarget, verb: Verb) -> String {
         Verb::Consume => "Consume",
         Verb::Read => "Read",
         Verb::Write => "Write",
+        Verb::Delete => "Delete",
     };
     format!("{verb}{kind}{}", camel_alnum(name))
 }
@@ -401,7 +401,7 @@ mod tests {
                  "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
                  "Resource": format!("arn:aws:sqs:eu-west-1:{ACCOUNT}:shop-orders")},
                 {"Sid": "WriteTableOrders", "Effect": "Allow",
-                 "Action": ["dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                 "Action": ["dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                  "Resource": format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/shop-orders")},
                 {"Sid": "LogsCreateGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"],
                  "Resource": format!("arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/shop-process")},
@@ -425,12 +425,18 @@ mod tests {
                 "dynamodb:Query"
             ]
         );
+        // Recording an order must not imply being able to remove one.
+        assert!(!actions(Verb::Write)
+            .iter()
+            .any(|a| a.contains("Delete") || a.contains("BatchWrite")));
+        assert_eq!(actions(Verb::Delete), ["dynamodb:DeleteItem"]);
         for verb in [
             Verb::Publish,
             Verb::Send,
             Verb::Consume,
             Verb::Read,
             Verb::Write,
+            Verb::Delete,
         ] {
             let a = actions(verb);
             let mut sorted = a.to_vec();

@@ -190,8 +190,11 @@ pub enum Verb {
     Consume,
     /// table: GetItem, Query, BatchGetItem, ConditionCheckItem
     Read,
-    /// table: PutItem, UpdateItem, DeleteItem, BatchWriteItem
+    /// table: PutItem, UpdateItem, ConditionCheckItem
     Write,
+    /// table: DeleteItem. Separate from `write` so a function that only records orders
+    /// cannot remove them. (BatchWriteItem, which can do both, is granted by no verb.)
+    Delete,
 }
 
 #[derive(Debug, Clone, PartialEq)]

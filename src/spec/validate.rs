@@ -1147,7 +1147,11 @@ impl Checker<'_, '_> {
             let verbs: &[(&str, Verb)] = match kind {
                 "bus" => &[("publish", Verb::Publish)],
                 "queue" => &[("send", Verb::Send), ("consume", Verb::Consume)],
-                _ => &[("read", Verb::Read), ("write", Verb::Write)],
+                _ => &[
+                    ("read", Verb::Read),
+                    ("write", Verb::Write),
+                    ("delete", Verb::Delete),
+                ],
             };
             let Some(&(_, verb)) = verbs.iter().find(|(v, _)| *v == verb_text) else {
                 let names: Vec<&str> = verbs.iter().map(|(v, _)| *v).collect();
