@@ -1,20 +1,13 @@
-//! The bus, rule, queue, queue-policy and table providers against a running MiniStack.
+//! The bus, rule, queue, queue-policy and table providers against MiniStack.
 //!
-//! Run with `ORDERFLOW_TEST_ENDPOINT=http://127.0.0.1:<port> cargo test --test provider_data -- --ignored`.
-//! Each test uses its own stack name, so they run concurrently against one emulator.
+//! Each test starts its own emulator (`common::TestEmulator`) and uses its own stack name.
+//! Write calls are checked through the clients' call log (`Clients::calls`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
-use orderflow::aws::{load_config, Clients, Target};
+use orderflow::aws::{Clients, Target};
 use orderflow::resources::{
     diff, Change, Ctx, Discovered, Kind, Known, Live, Provider, ResourceId,
 };
@@ -25,30 +18,9 @@ use orderflow::spec::Spec;
 use orderflow::Error;
 use serde_json::{json, Value};
 
-const REGION: &str = "us-east-1";
+mod common;
 
-fn endpoint() -> Option<String> {
-    let e = std::env::var("ORDERFLOW_TEST_ENDPOINT").ok();
-    if e.is_none() {
-        eprintln!("ORDERFLOW_TEST_ENDPOINT is not set; skipping");
-    }
-    e
-}
-
-/// A stack name no other test run uses.
-fn stack(kind: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "pd{kind}{}{}{}",
-        std::process::id() % 10_000,
-        nanos % 10_000,
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use common::{unique_stack, TestEmulator, REGION};
 
 fn empty_spec(stack: &str) -> Spec {
     Spec {
@@ -65,59 +37,8 @@ fn empty_spec(stack: &str) -> Spec {
     }
 }
 
-/// Operation names of the write calls made through a [`TestCtx`]'s clients.
-///
-/// Recorded here rather than with `Clients::calls` so these tests check the providers alone.
-/// The hook is `read_before_serialization` because the operation's metadata is only in the
-/// config bag once the operation's own configuration has been applied.
-#[derive(Debug, Clone, Default)]
-struct Writes(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for Writes {
-    fn name(&self) -> &'static str {
-        "provider_data::Writes"
-    }
-
-    fn read_before_serialization(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let Some(m) = cfg.load::<Metadata>() else {
-            return Err("operation metadata missing".into());
-        };
-        let op = m.name();
-        if !["Get", "List", "Describe"]
-            .iter()
-            .any(|p| op.starts_with(p))
-        {
-            self.0.lock().unwrap().push(op.to_string());
-        }
-        Ok(())
-    }
-}
-
-/// A provider context whose clients record their write calls.
-struct TestCtx {
-    ctx: Ctx,
-    writes: Writes,
-}
-
-impl std::ops::Deref for TestCtx {
-    type Target = Ctx;
-    fn deref(&self) -> &Ctx {
-        &self.ctx
-    }
-}
-
-impl TestCtx {
-    fn writes(&self) -> Vec<String> {
-        self.writes.0.lock().unwrap().clone()
-    }
-}
-
-async fn ctx(endpoint: &str, spec: Spec) -> TestCtx {
+/// A provider context with its own clients (and so its own call log).
+async fn ctx(endpoint: &str, spec: Spec) -> Ctx {
     let target = Target {
         endpoint_url: Some(endpoint.to_string()),
         region: Some(REGION.into()),
@@ -125,33 +46,22 @@ async fn ctx(endpoint: &str, spec: Spec) -> TestCtx {
         local: true,
         ..Default::default()
     };
-    let config = load_config(&target, None).await;
-    let writes = Writes::default();
-    let mut aws = Clients::from_config(&config);
-    aws.events = aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::config::Builder::from(&config)
-            .interceptor(writes.clone())
-            .build(),
-    );
-    aws.sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&config)
-            .interceptor(writes.clone())
-            .build(),
-    );
-    aws.dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&config)
-            .interceptor(writes.clone())
-            .build(),
-    );
-    TestCtx {
-        ctx: Ctx {
-            spec: Arc::new(spec),
-            aws,
-            region: REGION.into(),
-            artifacts: HashMap::new(),
-        },
-        writes,
+    Ctx {
+        spec: Arc::new(spec),
+        aws: Clients::new(&target, None).await,
+        region: REGION.into(),
+        artifacts: HashMap::new(),
     }
+}
+
+/// Operation names of the write calls made through `ctx`'s clients so far.
+fn writes(ctx: &Ctx) -> Vec<String> {
+    ctx.aws
+        .calls
+        .writes()
+        .into_iter()
+        .map(|call| call.operation)
+        .collect()
 }
 
 fn queue(dead_letter: Option<&str>) -> Queue {
@@ -168,18 +78,18 @@ fn queue(dead_letter: Option<&str>) -> Queue {
 
 /// Read a resource that must exist, checking that reading wrote nothing and that its live
 /// state equals the desired one.
-async fn read_unchanged(p: &dyn Provider, ctx: &TestCtx, name: &str, known: &Known) -> Live {
-    let writes_before = ctx.writes().len();
+async fn read_unchanged(p: &dyn Provider, ctx: &Ctx, name: &str, known: &Known) -> Live {
+    let writes_before = writes(ctx).len();
     let live = p
         .read(ctx, name)
         .await
         .unwrap_or_else(|e| panic!("reading {}.{name}: {e}", p.kind()))
         .unwrap_or_else(|| panic!("{}.{name} should exist", p.kind()));
     assert_eq!(
-        ctx.writes().len(),
+        writes(ctx).len(),
         writes_before,
         "read must not write: {:?}",
-        ctx.writes()
+        writes(ctx)
     );
     assert!(live.owned, "{}.{name} should be owned", p.kind());
     let mut known = known.clone();
@@ -208,8 +118,8 @@ async fn changes_for(
 }
 
 /// Writes made since `from` (operation names).
-fn writes_since(ctx: &TestCtx, from: usize) -> Vec<String> {
-    ctx.writes()[from..].to_vec()
+fn writes_since(ctx: &Ctx, from: usize) -> Vec<String> {
+    writes(ctx)[from..].to_vec()
 }
 
 async fn discovered(p: &dyn Provider, ctx: &Ctx, name: &str) -> Discovered {
@@ -259,10 +169,10 @@ fn outputs_known(
 }
 
 #[tokio::test]
-#[ignore = "needs a MiniStack: ORDERFLOW_TEST_ENDPOINT"]
 async fn bus_lifecycle() {
-    let Some(endpoint) = endpoint() else { return };
-    let stack = stack("bus");
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
+    let stack = unique_stack("pdbus");
     let mut spec = empty_spec(&stack);
     spec.buses.insert(
         "orders".into(),
@@ -270,7 +180,7 @@ async fn bus_lifecycle() {
             description: Some("order events".into()),
         },
     );
-    let c = ctx(&endpoint, spec.clone()).await;
+    let c = ctx(endpoint, spec.clone()).await;
     let p = Kind::Bus.provider();
     let known = Known::new();
     assert!(p.read(&c, "orders").await.unwrap().is_none());
@@ -299,12 +209,12 @@ async fn bus_lifecycle() {
         .unwrap();
     spec.buses.get_mut("orders").unwrap().description = None;
     spec.tags.insert("env".into(), "test".into());
-    let c2 = ctx(&endpoint, spec.clone()).await;
+    let c2 = ctx(endpoint, spec.clone()).await;
     let (live, changes) = changes_for(p, &c2, "orders", &known).await;
     let mut attrs: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
     attrs.sort();
     assert_eq!(attrs, ["description", "tags"]);
-    let from = c2.writes().len();
+    let from = writes(&c2).len();
     p.update(&c2, "orders", &known, &live, &changes)
         .await
         .expect("update");
@@ -326,14 +236,14 @@ async fn bus_lifecycle() {
 }
 
 #[tokio::test]
-#[ignore = "needs a MiniStack: ORDERFLOW_TEST_ENDPOINT"]
 async fn foreign_resources_are_not_owned_nor_discovered() {
-    let Some(endpoint) = endpoint() else { return };
-    let stack = stack("foreign");
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
+    let stack = unique_stack("pdforeign");
     let mut spec = empty_spec(&stack);
     spec.buses.insert("orders".into(), Bus::default());
     spec.queues.insert("work".into(), queue(None));
-    let c = ctx(&endpoint, spec).await;
+    let c = ctx(endpoint, spec).await;
     // Same names as the stack would use, but without the ownership tag.
     c.aws
         .events
@@ -393,14 +303,14 @@ async fn foreign_resources_are_not_owned_nor_discovered() {
 }
 
 #[tokio::test]
-#[ignore = "needs a MiniStack: ORDERFLOW_TEST_ENDPOINT"]
 async fn queue_lifecycle() {
-    let Some(endpoint) = endpoint() else { return };
-    let stack = stack("queue");
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
+    let stack = unique_stack("pdqueue");
     let mut spec = empty_spec(&stack);
     spec.queues.insert("dlq".into(), queue(None));
     spec.queues.insert("work".into(), queue(Some("dlq")));
-    let c = ctx(&endpoint, spec.clone()).await;
+    let c = ctx(endpoint, spec.clone()).await;
     let p = Kind::Queue.provider();
     assert_eq!(
         p.dependencies(&spec, "work"),
@@ -427,7 +337,7 @@ async fn queue_lifecycle() {
         q.dead_letter = None;
         q.encryption = QueueEncryption::None;
     }
-    let c2 = ctx(&endpoint, spec.clone()).await;
+    let c2 = ctx(endpoint, spec.clone()).await;
     let (live, changes) = changes_for(p, &c2, "work", &known).await;
     let mut attrs: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
     attrs.sort();
@@ -435,7 +345,7 @@ async fn queue_lifecycle() {
         attrs,
         ["redrive_policy", "sqs_managed_sse", "visibility_timeout"]
     );
-    let from = c2.writes().len();
+    let from = writes(&c2).len();
     let out = p
         .update(&c2, "work", &known, &live, &changes)
         .await
@@ -456,10 +366,10 @@ async fn queue_lifecycle() {
 /// A rule on a bus with a (fake) Lambda target whose dead-letter queue is a declared queue, and
 /// that queue's policy. The emulator does not check that the target function exists.
 #[tokio::test]
-#[ignore = "needs a MiniStack: ORDERFLOW_TEST_ENDPOINT"]
 async fn rule_and_queue_policy_lifecycle() {
-    let Some(endpoint) = endpoint() else { return };
-    let stack = stack("rule");
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
+    let stack = unique_stack("pdrule");
     let mut spec = empty_spec(&stack);
     spec.buses.insert("orders".into(), Bus::default());
     spec.queues.insert("dlq".into(), queue(None));
@@ -478,7 +388,7 @@ async fn rule_and_queue_policy_lifecycle() {
             targets: vec![target("validate", Some("dlq"))],
         },
     );
-    let c = ctx(&endpoint, spec.clone()).await;
+    let c = ctx(endpoint, spec.clone()).await;
     let (bus_p, queue_p, rule_p, policy_p) = (
         Kind::Bus.provider(),
         Kind::Queue.provider(),
@@ -579,12 +489,12 @@ async fn rule_and_queue_policy_lifecycle() {
             target("audit", None),
         ];
     }
-    let c2 = ctx(&endpoint, spec.clone()).await;
+    let c2 = ctx(endpoint, spec.clone()).await;
     let (live, changes) = changes_for(rule_p, &c2, "placed", &known).await;
     let mut attrs: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
     attrs.sort();
     assert_eq!(attrs, ["description", "event_pattern", "targets"]);
-    let from = c2.writes().len();
+    let from = writes(&c2).len();
     let out = rule_p
         .update(&c2, "placed", &known, &live, &changes)
         .await
@@ -596,9 +506,9 @@ async fn rule_and_queue_policy_lifecycle() {
 
     // Remove a target again: only RemoveTargets.
     spec.rules.get_mut("placed").unwrap().targets.pop();
-    let c3 = ctx(&endpoint, spec.clone()).await;
+    let c3 = ctx(endpoint, spec.clone()).await;
     let (live, changes) = changes_for(rule_p, &c3, "placed", &known).await;
-    let from = c3.writes().len();
+    let from = writes(&c3).len();
     rule_p
         .update(&c3, "placed", &known, &live, &changes)
         .await
@@ -616,7 +526,7 @@ async fn rule_and_queue_policy_lifecycle() {
             targets: vec![target("validate", Some("dlq"))],
         },
     );
-    let c4 = ctx(&endpoint, spec.clone()).await;
+    let c4 = ctx(endpoint, spec.clone()).await;
     let cancelled = rule_p.create(&c4, "cancelled", &known).await.unwrap();
     outputs_known(&mut known, Kind::Rule, "cancelled", cancelled.clone());
     let (live, changes) = changes_for(policy_p, &c4, "dlq", &known).await;
@@ -672,10 +582,10 @@ async fn rule_and_queue_policy_lifecycle() {
 }
 
 #[tokio::test]
-#[ignore = "needs a MiniStack: ORDERFLOW_TEST_ENDPOINT"]
 async fn table_lifecycle() {
-    let Some(endpoint) = endpoint() else { return };
-    let stack = stack("table");
+    let emu = TestEmulator::start();
+    let endpoint = emu.endpoint();
+    let stack = unique_stack("pdtable");
     let mut spec = empty_spec(&stack);
     spec.tables.insert(
         "orders".into(),
@@ -694,7 +604,7 @@ async fn table_lifecycle() {
             deletion_protection: true,
         },
     );
-    let c = ctx(&endpoint, spec.clone()).await;
+    let c = ctx(endpoint, spec.clone()).await;
     let p = Kind::Table.provider();
     let known = Known::new();
     assert!(p.read(&c, "orders").await.unwrap().is_none());
@@ -722,9 +632,9 @@ async fn table_lifecycle() {
         .get_mut("orders")
         .unwrap()
         .point_in_time_recovery = false;
-    let c_rekeyed = ctx(&endpoint, rekeyed).await;
+    let c_rekeyed = ctx(endpoint, rekeyed).await;
     let (live, changes) = changes_for(p, &c_rekeyed, "orders", &known).await;
-    let from = c_rekeyed.writes().len();
+    let from = writes(&c_rekeyed).len();
     let err = p
         .update(&c_rekeyed, "orders", &known, &live, &changes)
         .await
@@ -742,7 +652,7 @@ async fn table_lifecycle() {
         t.point_in_time_recovery = false;
         t.ttl_attribute = Some("purge_at".into());
     }
-    let c2 = ctx(&endpoint, spec.clone()).await;
+    let c2 = ctx(endpoint, spec.clone()).await;
     let (live, changes) = changes_for(p, &c2, "orders", &known).await;
     let mut attrs: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
     attrs.sort();
@@ -754,7 +664,7 @@ async fn table_lifecycle() {
             "ttl_attribute"
         ]
     );
-    let from = c2.writes().len();
+    let from = writes(&c2).len();
     p.update(&c2, "orders", &known, &live, &changes)
         .await
         .expect("update");
@@ -772,7 +682,7 @@ async fn table_lifecycle() {
 
     // Drop TTL altogether.
     spec.tables.get_mut("orders").unwrap().ttl_attribute = None;
-    let c3 = ctx(&endpoint, spec.clone()).await;
+    let c3 = ctx(endpoint, spec.clone()).await;
     let (live, changes) = changes_for(p, &c3, "orders", &known).await;
     p.update(&c3, "orders", &known, &live, &changes)
         .await
