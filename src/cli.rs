@@ -70,6 +70,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -87,6 +88,7 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
     #[command(flatten)]
@@ -101,6 +103,7 @@ pub struct UpArgs {
     /// Apply without asking (required when not interactive).
     #[arg(short, long)]
     pub yes: bool,
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
     #[command(flatten)]
@@ -118,6 +121,7 @@ pub struct DownArgs {
     /// Also delete the stack's tables and all their data.
     #[arg(long)]
     pub delete_data: bool,
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -154,6 +158,7 @@ pub struct SendOrderArgs {
     /// Seconds to wait with --wait.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
