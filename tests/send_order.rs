@@ -77,6 +77,50 @@ async fn valid_order_is_processed_and_invalid_order_is_rejected_with_reasons() {
             && stored.contains_key("message_id")
     );
 
+    // A probe (not part of the stack) listening for OrderRejected events on the stack's bus.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let probe = sqs
+        .create_queue()
+        .queue_name(format!("{}-probe", stack.name))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let probe_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&probe)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_rule()
+        .name(format!("{}-probe", stack.name))
+        .event_bus_name(stack.physical("orders"))
+        .event_pattern(r#"{"detail-type":["OrderRejected"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(format!("{}-probe", stack.name))
+        .event_bus_name(stack.physical("orders"))
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("probe")
+                .arn(&probe_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
     let out = stack.run(&[
         "send-order",
         "--wait",
@@ -102,8 +146,34 @@ async fn valid_order_is_processed_and_invalid_order_is_rejected_with_reasons() {
         .expect("rejected record");
     assert_eq!(rejected["status"].as_s().unwrap(), "REJECTED");
 
+    // ... and announced on the bus as OrderRejected, with its reasons.
+    let event = eventually("the OrderRejected event", 20, || {
+        let sqs = sqs.clone();
+        let probe = probe.clone();
+        async move {
+            let r = sqs
+                .receive_message()
+                .queue_url(&probe)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            r.messages()
+                .first()
+                .and_then(|m| m.body())
+                .map(|b| serde_json::from_str::<Value>(b).unwrap())
+        }
+    })
+    .await;
+    assert_eq!(event["detail-type"], "OrderRejected", "{event}");
+    assert_eq!(event["source"], "orderflow.validate-order", "{event}");
+    assert_eq!(event["detail"]["order_id"], "ord-bad-1", "{event}");
+    assert_eq!(
+        event["detail"]["reasons"][0]["code"], "total_mismatch",
+        "{event}"
+    );
+
     // A rejected order is not queued for processing: the queue stays empty.
-    let sqs = aws_sdk_sqs::Client::new(&config);
     let url = sqs
         .get_queue_url()
         .queue_name(stack.physical("orders"))
