@@ -174,14 +174,7 @@ async fn valid_order_is_processed_and_invalid_order_is_rejected_with_reasons() {
     );
 
     // A rejected order is not queued for processing: the queue stays empty.
-    let url = sqs
-        .get_queue_url()
-        .queue_name(stack.physical("orders"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = stack.queue_url(&sqs, "orders").await;
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -218,20 +211,8 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
     stack.up();
     let config = stack.config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = |name: String| {
-        let sqs = sqs.clone();
-        async move {
-            sqs.get_queue_url()
-                .queue_name(name)
-                .send()
-                .await
-                .unwrap()
-                .queue_url
-                .unwrap()
-        }
-    };
-    let orders = url(stack.physical("orders")).await;
-    let dlq = url(stack.physical("orders-dlq")).await;
+    let orders = stack.queue_url(&sqs, "orders").await;
+    let dlq = stack.queue_url(&sqs, "orders-dlq").await;
     sqs.send_message()
         .queue_url(&orders)
         .message_body("this is not an order")
@@ -268,14 +249,7 @@ async fn a_redelivered_order_is_written_once() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     let table = stack.physical("orders");
-    let orders = sqs
-        .get_queue_url()
-        .queue_name(stack.physical("orders"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let orders = stack.queue_url(&sqs, "orders").await;
     let order = serde_json::to_string(&order_domain::sample::valid_order(Some("ord-dup-1".into())))
         .unwrap();
 
@@ -326,14 +300,7 @@ async fn a_redelivered_order_is_written_once() {
     let after = item(&ddb, &table, "ord-dup-1").await.unwrap();
     assert_eq!(after, stored, "the second delivery rewrote the item");
     // And it was consumed successfully (not left to land in the DLQ as a failure).
-    let dlq = sqs
-        .get_queue_url()
-        .queue_name(stack.physical("orders-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let dlq = stack.queue_url(&sqs, "orders-dlq").await;
     let r = sqs.receive_message().queue_url(&dlq).send().await.unwrap();
     assert!(r.messages().is_empty());
 }

@@ -63,14 +63,7 @@ async fn fresh_up_creates_everything_then_converges_and_updates_only_what_change
     }
 
     // Queues, read back.
-    let url = sqs
-        .get_queue_url()
-        .queue_name(stack.physical("orders"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = stack.queue_url(&sqs, "orders").await;
     assert_eq!(first["outputs"]["queues"]["orders"]["url"], url.as_str());
     let attrs = sqs
         .get_queue_attributes()
@@ -496,14 +489,7 @@ async fn a_third_consumer_is_only_a_pipeline_edit() {
     assert!(out.status.success(), "{}", stderr(&out));
     let config = stack.config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs
-        .get_queue_url()
-        .queue_name(stack.physical("inventory"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = stack.queue_url(&sqs, "inventory").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let body = loop {
         let r = sqs

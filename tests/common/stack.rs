@@ -96,6 +96,17 @@ impl Stack {
         self.json(&["up", "--yes", "--output", "json"])
     }
 
+    /// URL of one of this stack's queues (by logical name).
+    pub async fn queue_url(&self, sqs: &aws_sdk_sqs::Client, logical: &str) -> String {
+        sqs.get_queue_url()
+            .queue_name(self.physical(logical))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("queue {logical}: {e:?}"))
+            .queue_url
+            .expect("queue url")
+    }
+
     pub async fn config(&self) -> aws_config::SdkConfig {
         sdk_config(&self.endpoint).await
     }
