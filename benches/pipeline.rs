@@ -12,7 +12,7 @@
 //! 3. `send-order --wait` reports a latency within 1.2 × the emulator's own floor, measured in the
 //!    same run and interleaved: PutEvents of the same event → the item visible in the orders
 //!    table, polled by this bench with a consistent GetItem every ~2 ms. For reference it also
-//!    measures the floor polling every 20 ms, as `send-order` does for its first 5 s.
+//!    measures the floor polling every 10 ms, as `send-order` does for its first 3 s.
 //!
 //! It prints a table and exits 1 if a goal is missed (2 if the bench itself could not run).
 //! The emulator (and every function process it started) is stopped at the end, on failure and on
@@ -23,7 +23,7 @@
 //!   binaries (default `<target dir>/lambda`, from
 //!   `cargo build --profile lambda -p validate-order -p process-order`).
 //! - `ORDERFLOW_BENCH_UP_RUNS` (default 15, at least 10): unchanged `up` runs.
-//! - `ORDERFLOW_BENCH_ORDERS` (default 30, at least 20): orders per path (floor, CLI, floor polled every 20 ms).
+//! - `ORDERFLOW_BENCH_ORDERS` (default 30, at least 20): orders per path (floor, CLI, floor polled every 10 ms).
 //! - `ORDERFLOW_HOME`: where MiniStack is installed (as for `orderflow local`).
 
 use std::collections::BTreeMap;
@@ -49,7 +49,7 @@ const LATENCY_RATIO_LIMIT: f64 = 1.2;
 const FLOOR_POLL: Duration = Duration::from_millis(2);
 /// `send-order --wait`'s poll interval for its first 5 s: the floor is also measured polling at
 /// this interval (informational), to separate the cost of polling less often from the CLI's own.
-const CLI_POLL: Duration = Duration::from_millis(20);
+const CLI_POLL: Duration = Duration::from_millis(10);
 /// Longest any single CLI run may take before the bench gives up on it.
 const CLI_DEADLINE: Duration = Duration::from_secs(300);
 /// Longest an order may take to reach the table.
@@ -1018,7 +1018,7 @@ impl Report {
             ("floor (PutEvents → GetItem)", &l.floor),
             ("send-order --wait latency_ms", &l.cli),
             ("send-order process wall time", &l.cli_wall),
-            ("floor polled every 20 ms (info)", &l.floor_cli_poll),
+            ("floor polled every 10 ms (info)", &l.floor_cli_poll),
         ] {
             let _ = writeln!(
                 s,
@@ -1032,7 +1032,7 @@ impl Report {
         }
         let _ = writeln!(s, "  floor samples:      {}", fmt_list(&l.floor));
         let _ = writeln!(s, "  send-order samples: {}", fmt_list(&l.cli));
-        let _ = writeln!(s, "  floor@20ms samples: {}", fmt_list(&l.floor_cli_poll));
+        let _ = writeln!(s, "  floor@10ms samples: {}", fmt_list(&l.floor_cli_poll));
 
         let _ = writeln!(s);
         let _ = writeln!(s, "goals:");

@@ -19,10 +19,10 @@ use crate::error::Error;
 use crate::resources::Ctx;
 
 /// Poll every `FAST_POLL` for the first `FAST_PHASE` (orders normally land within a second or
-/// two, and the reported latency should be off by at most one interval), then back off by half
+/// two, and the reported latency is off by at most one interval: ≤ 10 % of a ~100 ms floor), then back off by half
 /// each time up to `MAX_POLL` so a long wait on real AWS does not hammer the table.
-const FAST_POLL: Duration = Duration::from_millis(20);
-const FAST_PHASE: Duration = Duration::from_secs(5);
+const FAST_POLL: Duration = Duration::from_millis(10);
+const FAST_PHASE: Duration = Duration::from_secs(3);
 const MAX_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
