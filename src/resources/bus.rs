@@ -1,68 +1,17 @@
 //! EventBridge custom event bus `<stack>-<bus>`.
-//!
-//! Also home of the tag helpers the data providers share (bus, rule, queue, table): tags are a
-//! managed-keys-only JSON object so foreign tags never show up as drift and are never removed.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::Tag;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::tags::{desired_tags, live_managed_tags, tags_to_set};
 use super::{Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider, ResourceId};
 use crate::error::Error;
 use crate::spec::Spec;
 
 pub struct BusProvider;
-
-/// The `tags` prop of desired state: exactly the tags orderflow manages.
-pub(crate) fn desired_tags(ctx: &Ctx) -> Value {
-    tags_value(&ctx.tags())
-}
-
-pub(crate) fn tags_value(tags: &BTreeMap<String, String>) -> Value {
-    Value::Object(
-        tags.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
-}
-
-/// The `tags` prop of live state: the live values of the keys orderflow manages (foreign tags
-/// are not orderflow's business, so they never show up as a change).
-pub(crate) fn live_managed_tags<K, V>(ctx: &Ctx, live: impl IntoIterator<Item = (K, V)>) -> Value
-where
-    K: AsRef<str>,
-    V: AsRef<str>,
-{
-    let managed = ctx.tags();
-    let mut out = Map::new();
-    for (k, v) in live {
-        if managed.contains_key(k.as_ref()) {
-            out.insert(
-                k.as_ref().to_string(),
-                Value::String(v.as_ref().to_string()),
-            );
-        }
-    }
-    Value::Object(out)
-}
-
-/// Tags whose desired value is missing or different live: what a TagResource call must set.
-/// Keys dropped from the spec cannot be told apart from foreign tags, so nothing is removed.
-pub(crate) fn tags_to_set(desired: &Value, live: Option<&Value>) -> BTreeMap<String, String> {
-    let live = live.and_then(Value::as_object);
-    desired
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            let want = v.as_str()?;
-            let have = live.and_then(|l| l.get(k)).and_then(Value::as_str);
-            (have != Some(want)).then(|| (k.clone(), want.to_string()))
-        })
-        .collect()
-}
 
 /// The desired value of a changed attribute, or an error if it is still unknown (the engine only
 /// calls create/update once every dependency exists, so this is a bug, not a user error).
@@ -413,40 +362,6 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn tags_to_set_only_returns_missing_or_different_values() {
-        let desired = json!({"orderflow:stack": "shop", "team": "orders", "env": "dev"});
-        let live = json!({"orderflow:stack": "shop", "team": "billing"});
-        let set = tags_to_set(&desired, Some(&live));
-        assert_eq!(
-            set,
-            BTreeMap::from([
-                ("env".to_string(), "dev".to_string()),
-                ("team".to_string(), "orders".to_string()),
-            ])
-        );
-        assert!(tags_to_set(&desired, Some(&desired)).is_empty());
-        assert_eq!(tags_to_set(&desired, None).len(), 3);
-    }
-
-    #[test]
-    fn live_tags_keep_only_managed_keys() {
-        let ctx = test_support::test_ctx(test_support::spec());
-        let live = BTreeMap::from([
-            ("orderflow:stack".to_string(), "shop".to_string()),
-            ("team".to_string(), "billing".to_string()),
-            ("cost-center".to_string(), "42".to_string()),
-        ]);
-        assert_eq!(
-            live_managed_tags(&ctx, &live),
-            json!({"orderflow:stack": "shop", "team": "billing"})
-        );
-        assert_eq!(
-            desired_tags(&ctx),
-            json!({"orderflow:stack": "shop", "team": "orders"})
-        );
-    }
 
     #[test]
     fn desired_bus_props() {

@@ -17,6 +17,7 @@ use aws_smithy_types::Blob;
 use serde_json::{json, Value};
 
 use super::policy::parse_arn;
+use super::tags::{desired_tags, live_managed_tags, tag_changes};
 use super::{
     output, ref_target, resolve_template, Change, Ctx, Discovered, Kind, Known, Live, Outputs,
     Prop, Props, Provider, ResourceId,
@@ -53,26 +54,6 @@ const CONFIG_PROPS: [&str; 7] = [
 
 fn rid(name: &str) -> ResourceId {
     ResourceId::new(Kind::Function, name)
-}
-
-/// Tags as the JSON object used for the `tags` prop.
-pub(crate) fn tags_value(tags: &BTreeMap<String, String>) -> Value {
-    Value::Object(
-        tags.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
-}
-
-/// The live values of the tag keys orderflow manages (foreign tags are not ours to compare).
-pub(crate) fn managed_tags(ctx: &Ctx, live: &[(String, String)]) -> Value {
-    let managed = ctx.tags();
-    let picked: BTreeMap<String, String> = live
-        .iter()
-        .filter(|(k, _)| managed.contains_key(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tags_value(&picked)
 }
 
 pub(crate) fn is_not_found(e: &Error) -> bool {
@@ -420,7 +401,7 @@ impl Provider for FunctionProvider {
                 "async_retry_attempts".to_string(),
                 Prop::Known(f.async_retry_attempts.map_or(Value::Null, Value::from)),
             ),
-            ("tags".to_string(), Prop::Known(tags_value(&ctx.tags()))),
+            ("tags".to_string(), Prop::Known(desired_tags(ctx))),
         ]);
         if let Some(artifact) = ctx.artifacts.get(name) {
             props.insert(
@@ -491,7 +472,10 @@ impl Provider for FunctionProvider {
                 .filter(|a| !a.is_empty())),
         );
         put("code_sha256", json!(c.code_sha256()));
-        put("tags", managed_tags(ctx, &tags));
+        put(
+            "tags",
+            live_managed_tags(ctx, tags.iter().map(|(k, v)| (k, v))),
+        );
 
         let retries = match ctx
             .aws
@@ -680,7 +664,7 @@ impl Provider for FunctionProvider {
             .cloned()
             .ok_or_else(|| Error::Other(format!("{id}: live function has no ARN")))?;
         if changed.contains("tags") {
-            let (set, remove) = super::role::tag_changes(live.props.get("tags"), &ctx.tags());
+            let (set, remove) = tag_changes(live.props.get("tags"), &ctx.tags());
             if !set.is_empty() {
                 ctx.aws
                     .lambda
@@ -910,19 +894,6 @@ mod tests {
         assert_eq!(props["environment"], Prop::Unknown);
         assert_eq!(props["dead_letter_target_arn"], Prop::Unknown);
         assert_eq!(props["code_sha256"], Prop::from("abc="));
-    }
-
-    #[tokio::test]
-    async fn managed_tags_ignore_foreign_keys() {
-        let ctx = ctx().await;
-        let live = vec![
-            ("orderflow:stack".to_string(), "shop".to_string()),
-            ("someone-else".to_string(), "x".to_string()),
-        ];
-        assert_eq!(
-            managed_tags(&ctx, &live),
-            json!({"orderflow:stack": "shop"})
-        );
     }
 
     #[test]

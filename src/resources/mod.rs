@@ -25,6 +25,7 @@ pub mod queue_policy;
 pub mod role;
 pub mod rule;
 pub mod table;
+pub mod tags;
 
 /// Every kind of resource orderflow manages, in the order `down` deletes them
 /// (consumers and wiring first, data last).

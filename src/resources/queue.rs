@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 
-use super::bus::{desired_tags, known_value, live_managed_tags, tags_to_set};
+use super::bus::known_value;
+use super::tags::{desired_tags, live_managed_tags, tags_to_set};
 use super::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::function::{managed_tags, tags_value};
 use super::policy::{self, INLINE_POLICY_NAME};
+use super::tags::{desired_tags, live_managed_tags, tag_changes};
 use super::{
     Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
@@ -148,7 +148,7 @@ impl Provider for RoleProvider {
                 "policy".to_string(),
                 policy::role_policy(&ctx.spec, name, &ctx.region, known),
             ),
-            ("tags".to_string(), Prop::Known(tags_value(&ctx.tags()))),
+            ("tags".to_string(), Prop::Known(desired_tags(ctx))),
         ])
     }
 
@@ -181,7 +181,10 @@ impl Provider for RoleProvider {
                 policy::decode_policy_document(doc).unwrap_or(Value::String(doc.to_string()));
             props.insert("assume_role_policy".to_string(), parsed);
         }
-        props.insert("tags".to_string(), managed_tags(ctx, &tags));
+        props.insert(
+            "tags".to_string(),
+            live_managed_tags(ctx, tags.iter().map(|(k, v)| (k, v))),
+        );
 
         if owned {
             match ctx
@@ -417,66 +420,9 @@ impl Provider for RoleProvider {
     }
 }
 
-/// Tags to set and keys to remove to move `live` (the managed tags as read) to `desired`.
-pub(crate) fn tag_changes(
-    live: Option<&Value>,
-    desired: &BTreeMap<String, String>,
-) -> (BTreeMap<String, String>, Vec<String>) {
-    let live: BTreeMap<String, String> = live
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let set = desired
-        .iter()
-        .filter(|(k, v)| live.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let remove = live
-        .keys()
-        .filter(|k| !desired.contains_key(*k))
-        .cloned()
-        .collect();
-    (set, remove)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn tag_changes_sets_only_differing_managed_tags() {
-        let live = json!({"orderflow:stack": "shop", "team": "old"});
-        let desired = BTreeMap::from([
-            ("orderflow:stack".to_string(), "shop".to_string()),
-            ("team".to_string(), "new".to_string()),
-            ("cost".to_string(), "42".to_string()),
-        ]);
-        let (set, remove) = tag_changes(Some(&live), &desired);
-        assert_eq!(
-            set,
-            BTreeMap::from([
-                ("cost".to_string(), "42".to_string()),
-                ("team".to_string(), "new".to_string()),
-            ])
-        );
-        assert!(remove.is_empty());
-    }
-
-    #[test]
-    fn tag_changes_removes_live_keys_no_longer_desired() {
-        let live = json!({"orderflow:stack": "shop", "gone": "x"});
-        let desired = BTreeMap::from([("orderflow:stack".to_string(), "shop".to_string())]);
-        let (set, remove) = tag_changes(Some(&live), &desired);
-        assert!(set.is_empty());
-        assert_eq!(remove, vec!["gone".to_string()]);
-        let (set, _) = tag_changes(None, &desired);
-        assert_eq!(set, desired);
-    }
 
     #[test]
     fn roles_live_under_a_per_stack_path() {

@@ -9,9 +9,9 @@ use aws_sdk_eventbridge::types::{DeadLetterConfig, RetryPolicy, RuleState, Targe
 use serde_json::{json, Value};
 
 use super::bus::{
-    desired_tags, event_resource_tags, event_tags, known_value, list_stack_buses,
-    live_managed_tags, update_event_tags,
+    event_resource_tags, event_tags, known_value, list_stack_buses, update_event_tags,
 };
+use super::tags::{desired_tags, live_managed_tags};
 use super::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };

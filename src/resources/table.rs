@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::{json, Value};
 
-use super::bus::{desired_tags, known_value, live_managed_tags, tags_to_set};
+use super::bus::known_value;
+use super::tags::{desired_tags, live_managed_tags, tags_to_set};
 use super::{Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider, ResourceId};
 use crate::error::Error;
 use crate::retry::{poll_until, retry, Backoff};
