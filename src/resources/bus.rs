@@ -7,11 +7,17 @@ use aws_sdk_eventbridge::types::Tag;
 use serde_json::Value;
 
 use super::tags::{desired_tags, live_managed_tags, tags_to_set};
-use super::{Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider, ResourceId};
+use super::{
+    absent_as_none, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider,
+    ResourceId,
+};
 use crate::error::Error;
 use crate::spec::Spec;
 
 pub struct BusProvider;
+
+/// EventBridge's answer for a bus or rule that does not exist.
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// The desired value of a changed attribute, or an error if it is still unknown (the engine only
 /// calls create/update once every dependency exists, so this is a bug, not a user error).
@@ -165,22 +171,16 @@ impl Provider for BusProvider {
     async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        let bus = match ctx
+        let described = ctx
             .aws
             .events
             .describe_event_bus()
             .name(&physical)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let err = Error::aws(&res, "DescribeEventBus", e);
-                if err.code() == Some("ResourceNotFoundException") {
-                    return Ok(None);
-                }
-                return Err(err);
-            }
+            .map_err(|e| Error::aws(&res, "DescribeEventBus", e));
+        let Some(bus) = absent_as_none(described, NOT_FOUND)? else {
+            return Ok(None);
         };
         let arn = bus
             .arn()
@@ -277,11 +277,10 @@ impl Provider for BusProvider {
             let Some(logical) = ctx.logical_name(&physical) else {
                 continue;
             };
-            let tags = match event_resource_tags(ctx, &resource(logical), &arn).await {
-                Ok(t) => t,
-                // Deleted between the listing and now: nothing to discover.
-                Err(e) if e.code() == Some("ResourceNotFoundException") => continue,
-                Err(e) => return Err(e),
+            let tags = event_resource_tags(ctx, &resource(logical), &arn).await;
+            // Deleted between the listing and now: nothing to discover.
+            let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
+                continue;
             };
             if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
                 found.push(Discovered {
@@ -296,24 +295,16 @@ impl Provider for BusProvider {
 
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
         let res = target.id.to_string();
-        match ctx
+        let deleted = ctx
             .aws
             .events
             .delete_event_bus()
             .name(&target.handle)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = Error::aws(&res, "DeleteEventBus", e);
-                if err.code() == Some("ResourceNotFoundException") {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .map_err(|e| Error::aws(&res, "DeleteEventBus", e));
+        absent_as_none(deleted, NOT_FOUND)?;
+        Ok(())
     }
 }
 

@@ -243,6 +243,19 @@ impl Ctx {
     }
 }
 
+/// `Ok(None)` when the call failed with one of `codes` (the service's "it does not exist"
+/// answers); any other error passes through.
+pub(crate) fn absent_as_none<T>(
+    result: Result<T, Error>,
+    codes: &[&str],
+) -> Result<Option<T>, Error> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn physical_name(stack: &str, logical: &str) -> String {
     format!("{stack}-{logical}")
 }

@@ -13,7 +13,8 @@ use super::bus::{
 };
 use super::tags::{desired_tags, live_managed_tags};
 use super::{
-    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
+    absent_as_none, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
+    Provider, ResourceId,
 };
 use crate::error::Error;
 use crate::retry::{retry, Backoff};
@@ -318,8 +319,11 @@ fn outputs(physical: &str, arn: &str) -> Outputs {
     ])
 }
 
+/// EventBridge's answer for a rule (or its bus) that does not exist.
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
 fn is_not_found(e: &Error) -> bool {
-    e.code() == Some("ResourceNotFoundException")
+    e.code().is_some_and(|c| NOT_FOUND.contains(&c))
 }
 
 #[async_trait]
@@ -516,10 +520,10 @@ impl Provider for RuleProvider {
                     let Some(logical) = ctx.logical_name(physical) else {
                         continue;
                     };
-                    let tags = match event_resource_tags(ctx, &resource(logical), arn).await {
-                        Ok(t) => t,
-                        Err(e) if is_not_found(&e) => continue,
-                        Err(e) => return Err(e),
+                    let tags = event_resource_tags(ctx, &resource(logical), arn).await;
+                    // Deleted between the listing and now: nothing to discover.
+                    let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
+                        continue;
                     };
                     if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
                         found.push(Discovered {
@@ -558,16 +562,14 @@ impl Provider for RuleProvider {
                 target.handle
             ))
         })?;
-        let targets = match list_targets(ctx, &res, bus, rule).await {
-            Ok(t) => t,
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(targets) = absent_as_none(list_targets(ctx, &res, bus, rule).await, NOT_FOUND)?
+        else {
+            return Ok(());
         };
         let ids: Vec<String> = targets.iter().map(|t| t.id().to_string()).collect();
-        match remove_targets(ctx, &res, bus, rule, &ids).await {
-            Ok(()) => {}
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(e),
+        let removed = remove_targets(ctx, &res, bus, rule, &ids).await;
+        if absent_as_none(removed, NOT_FOUND)?.is_none() {
+            return Ok(());
         }
         let deleted = retry(
             TARGETS_DETACHING,
@@ -587,11 +589,8 @@ impl Provider for RuleProvider {
             },
         )
         .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
+        absent_as_none(deleted, NOT_FOUND)?;
+        Ok(())
     }
 }
 

@@ -14,13 +14,19 @@ use serde_json::{json, Value};
 
 use super::bus::known_value;
 use super::tags::{desired_tags, live_managed_tags, tags_to_set};
-use super::{Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider, ResourceId};
+use super::{
+    absent_as_none, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider,
+    ResourceId,
+};
 use crate::error::Error;
 use crate::retry::{poll_until, retry, Backoff};
 use crate::spec::model::{Billing, KeyKind, Table};
 use crate::spec::Spec;
 
 pub struct TableProvider;
+
+/// DynamoDB's answer for a table that does not exist.
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// On-demand tables usually turn ACTIVE within seconds; minutes when AWS is busy.
 const UNTIL_ACTIVE: Backoff = Backoff::new(500, 5_000, 300);
@@ -132,24 +138,15 @@ fn ttl_value(status: Option<&TimeToLiveStatus>, attribute: Option<&str>) -> Valu
 }
 
 async fn describe(ctx: &Ctx, res: &str, physical: &str) -> Result<Option<TableDescription>, Error> {
-    match ctx
+    let described = ctx
         .aws
         .dynamodb
         .describe_table()
         .table_name(physical)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.table().cloned()),
-        Err(e) => {
-            let err = Error::aws(res, "DescribeTable", e);
-            if err.code() == Some("ResourceNotFoundException") {
-                Ok(None)
-            } else {
-                Err(err)
-            }
-        }
-    }
+        .map_err(|e| Error::aws(res, "DescribeTable", e));
+    Ok(absent_as_none(described, NOT_FOUND)?.and_then(|out| out.table().cloned()))
 }
 
 async fn wait_active(ctx: &Ctx, res: &str, physical: &str) -> Result<TableDescription, Error> {
@@ -617,10 +614,9 @@ impl Provider for TableProvider {
                 continue;
             };
             let arn = arn_of(&item, &table)?;
-            let tags = match table_tags(ctx, &item, &arn).await {
-                Ok(t) => t,
-                Err(e) if e.code() == Some("ResourceNotFoundException") => continue,
-                Err(e) => return Err(e),
+            // Deleted between the listing and now: nothing to discover.
+            let Some(tags) = absent_as_none(table_tags(ctx, &item, &arn).await, NOT_FOUND)? else {
+                continue;
             };
             if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
                 found.push(Discovered {
@@ -661,10 +657,8 @@ impl Provider for TableProvider {
                 },
             )
             .await;
-            match deleted {
-                Ok(_) => {}
-                Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(()),
-                Err(e) => return Err(e),
+            if absent_as_none(deleted, NOT_FOUND)?.is_none() {
+                return Ok(());
             }
         }
         wait_gone(ctx, &res, physical).await
