@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 use super::policy::parse_arn;
 use super::tags::{desired_tags, live_managed_tags, tag_changes};
 use super::{
-    output, ref_target, resolve_template, Change, Ctx, Discovered, Kind, Known, Live, Outputs,
-    Prop, Props, Provider, ResourceId,
+    absent_as_none, output, ref_target, resolve_template, Change, Ctx, Discovered, Kind, Known,
+    Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::error::Error;
 use crate::retry::{poll_until, retry, Backoff};
@@ -56,8 +56,11 @@ fn rid(name: &str) -> ResourceId {
     ResourceId::new(Kind::Function, name)
 }
 
+/// Lambda's answer for a function (or mapping, or permission) that does not exist.
+pub(crate) const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
 pub(crate) fn is_not_found(e: &Error) -> bool {
-    e.code() == Some("ResourceNotFoundException")
+    e.code().is_some_and(|c| NOT_FOUND.contains(&c))
 }
 
 pub(crate) fn is_update_in_progress(e: &Error) -> bool {
@@ -415,19 +418,16 @@ impl Provider for FunctionProvider {
     async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
         let id = rid(name);
         let physical = ctx.physical_name(name);
-        let out = match ctx
+        let got = ctx
             .aws
             .lambda
             .get_function()
             .function_name(&physical)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = Error::aws(&id, "GetFunction", e);
-                return if is_not_found(&e) { Ok(None) } else { Err(e) };
-            }
+            .map_err(|e| Error::aws(&id, "GetFunction", e));
+        let Some(out) = absent_as_none(got, NOT_FOUND)? else {
+            return Ok(None);
         };
         let Some(c) = out.configuration() else {
             return Ok(None);
@@ -712,11 +712,8 @@ impl Provider for FunctionProvider {
                 .map_err(|e| Error::aws(&target.id, "DeleteFunction", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
+        absent_as_none(result, NOT_FOUND)?;
+        Ok(())
     }
 }
 

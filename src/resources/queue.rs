@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use super::bus::known_value;
 use super::tags::{desired_tags, live_managed_tags, tags_to_set};
 use super::{
-    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
+    absent_as_none, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
+    Provider, ResourceId,
 };
 use crate::error::Error;
 use crate::retry::{retry, Backoff};
@@ -28,13 +29,16 @@ const DELETED_RECENTLY: Backoff = Backoff::new(2_000, 10_000, 90);
 /// A queue just created can briefly be invisible to other SQS endpoints (eventual consistency).
 const JUST_CREATED: Backoff = Backoff::new(250, 2_000, 20);
 
-/// Does this error say the queue does not exist? SQS is query-compatible: the SDK may report the
+/// SQS's answers for a queue that does not exist. SQS is query-compatible: the SDK may report the
 /// JSON code or the legacy query code.
+pub(crate) const MISSING_QUEUE: &[&str] = &[
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+];
+
+/// Does this error say the queue does not exist?
 pub(crate) fn is_missing_queue(err: &Error) -> bool {
-    matches!(
-        err.code(),
-        Some("QueueDoesNotExist") | Some("AWS.SimpleQueueService.NonExistentQueue")
-    )
+    err.code().is_some_and(|c| MISSING_QUEUE.contains(&c))
 }
 
 fn is_deleted_recently(err: &Error) -> bool {
@@ -153,10 +157,10 @@ pub(crate) async fn owned_queues(
     }
     let mut owned = Vec::new();
     for url in urls {
-        let tags = match queue_tags(ctx, resource, &url).await {
-            Ok(t) => t,
-            Err(e) if is_missing_queue(&e) => continue,
-            Err(e) => return Err(e),
+        // Deleted between the listing and now: nothing to discover.
+        let Some(tags) = absent_as_none(queue_tags(ctx, resource, &url).await, MISSING_QUEUE)?
+        else {
+            continue;
         };
         if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             owned.push((name_from_url(&url).to_string(), url));
@@ -319,10 +323,8 @@ impl Provider for QueueProvider {
             .ok_or_else(|| {
                 Error::Other(format!("{res}: GetQueueAttributes returned no QueueArn"))
             })?;
-        let tags = match queue_tags(ctx, &res, &url).await {
-            Ok(t) => t,
-            Err(e) if is_missing_queue(&e) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(tags) = absent_as_none(queue_tags(ctx, &res, &url).await, MISSING_QUEUE)? else {
+            return Ok(None);
         };
         let mut props = live_props(&attrs);
         props.insert("tags".into(), live_managed_tags(ctx, &tags));
