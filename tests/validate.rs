@@ -110,7 +110,7 @@ fn a_missing_file_is_a_clear_error() {
     assert!(stderr.contains("nope.yaml"), "{stderr}");
 }
 
-/// What a user sees for a broken file, exactly (snapshot; review changes with `cargo insta review`).
+/// What a user sees for a broken file, exactly (snapshot; accept an intended change with INSTA_UPDATE=always).
 #[test]
 fn broken_file_report_snapshot() {
     let dir = tempfile::tempdir().unwrap();
