@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::Error;
-use crate::resources::{Kind, ResourceId};
+use crate::resources::ResourceId;
 use crate::spec::Spec;
 
 #[derive(Debug, Clone)]
@@ -16,40 +16,10 @@ pub struct Graph {
     pub deps: BTreeMap<ResourceId, Vec<ResourceId>>,
 }
 
-/// Every resource the spec declares.
+/// Every resource the spec declares, derived ones included (each kind says what its entries
+/// contribute: [`crate::kinds::KindSpec::resources`]).
 pub fn declared(spec: &Spec) -> Vec<ResourceId> {
-    let mut ids = Vec::new();
-    ids.extend(spec.buses.keys().map(|n| ResourceId::new(Kind::Bus, n)));
-    ids.extend(spec.queues.keys().map(|n| ResourceId::new(Kind::Queue, n)));
-    ids.extend(spec.tables.keys().map(|n| ResourceId::new(Kind::Table, n)));
-    for name in spec.functions.keys() {
-        ids.push(ResourceId::new(Kind::Role, name));
-        ids.push(ResourceId::new(Kind::Function, name));
-    }
-    let mut rule_dlqs = BTreeSet::new();
-    for (rule, r) in &spec.rules {
-        ids.push(ResourceId::new(Kind::Rule, rule));
-        for t in &r.targets {
-            ids.push(ResourceId::new(
-                Kind::Permission,
-                format!("{rule}/{}", t.function),
-            ));
-            if let Some(q) = &t.dead_letter_queue {
-                rule_dlqs.insert(q.clone());
-            }
-        }
-    }
-    ids.extend(
-        rule_dlqs
-            .into_iter()
-            .map(|q| ResourceId::new(Kind::QueuePolicy, q)),
-    );
-    ids.extend(
-        spec.triggers
-            .keys()
-            .map(|n| ResourceId::new(Kind::EventSourceMapping, n)),
-    );
-    ids
+    spec.resources()
 }
 
 impl Graph {
@@ -124,6 +94,7 @@ fn topological_order(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Kind;
 
     fn id(kind: Kind, name: &str) -> ResourceId {
         ResourceId::new(kind, name)

@@ -1,8 +1,9 @@
 //! orderflow: provision and operate an event-driven order pipeline from `pipeline.yaml`.
 //!
 //! Data path: [`spec`] (parse + validate) → [`graph`] (resources and edges) → [`plan`]
-//! (desired vs actual) → [`apply`] (ordered, concurrent), with one file per AWS resource kind
-//! under [`resources`]. [`commands`] holds one file per CLI command.
+//! (desired vs actual) → [`apply`] (ordered, concurrent). Each kind of declaration is one module
+//! under [`kinds`] (spec section, graph resources, access verbs, providers); [`resources`] is
+//! the provider interface the engine talks to. [`commands`] holds one file per CLI command.
 
 pub mod apply;
 pub mod aws;
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod graph;
+pub mod kinds;
 pub mod local;
 pub mod plan;
 pub mod progress;

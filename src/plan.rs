@@ -110,22 +110,7 @@ impl Plan {
 
 /// Display name of a resource in AWS, for messages.
 pub fn physical_name(ctx: &Ctx, id: &ResourceId) -> String {
-    let spec = &ctx.spec;
-    match id.kind {
-        Kind::Permission => {
-            let (rule, function) = id.name.split_once('/').unwrap_or((&id.name, ""));
-            format!("{}#orderflow-rule-{rule}", ctx.physical_name(function))
-        }
-        Kind::EventSourceMapping => match spec.triggers.get(&id.name) {
-            Some(t) => format!(
-                "{} -> {}",
-                ctx.physical_name(&t.queue),
-                ctx.physical_name(&t.function)
-            ),
-            None => id.name.clone(),
-        },
-        _ => ctx.physical_name(&id.name),
-    }
+    id.kind.provider().display_name(ctx, &id.name)
 }
 
 /// Read actual state and compare it with the spec. Makes read calls only.
@@ -138,7 +123,7 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
         .buffered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    let discovered: Vec<Vec<Discovered>> = stream::iter(Kind::ALL)
+    let discovered: Vec<Vec<Discovered>> = stream::iter(Kind::ALL.iter().copied())
         .map(|kind| async move { kind.provider().discover(ctx).await })
         .buffered(READ_CONCURRENCY)
         .try_collect()

@@ -14,8 +14,7 @@ use orderflow::resources::{
     diff, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Provider, ResourceId,
 };
 use orderflow::spec::model::{
-    Access, AccessTarget, Architecture, Function, Ref, RefAttribute, RefKind, Spec, Template,
-    TemplatePart, Trigger, Verb,
+    Access, Architecture, Function, Ref, Section, Spec, Template, TemplatePart, Trigger,
 };
 use serde_json::{json, Value};
 
@@ -267,22 +266,10 @@ async fn role_is_least_privilege_and_follows_the_spec() {
     let endpoint = emu.endpoint();
     let stack = unique_stack("rl");
     let access = vec![
-        Access {
-            target: AccessTarget::Queue("orders".into()),
-            verb: Verb::Consume,
-        },
-        Access {
-            target: AccessTarget::Queue("dlq".into()),
-            verb: Verb::Send,
-        },
-        Access {
-            target: AccessTarget::Table("orders".into()),
-            verb: Verb::Write,
-        },
-        Access {
-            target: AccessTarget::Bus("events".into()),
-            verb: Verb::Publish,
-        },
+        Access::new(Section::Queue, "orders", "consume"),
+        Access::new(Section::Queue, "dlq", "send"),
+        Access::new(Section::Table, "orders", "write"),
+        Access::new(Section::Bus, "events", "publish"),
     ];
     let base = spec(
         &stack,
@@ -391,7 +378,7 @@ async fn role_is_least_privilege_and_follows_the_spec() {
         .tags
         .insert("cost-center".to_string(), "42".to_string());
     let f = changed.functions.get_mut("process").unwrap();
-    f.access[2].verb = Verb::Read;
+    f.access[2].verb = "read";
     let ctx2 = with_spec(&ctx, changed);
     let mut attrs = changes_of(p, &ctx2, "process", &known, &live);
     attrs.sort();
@@ -448,23 +435,17 @@ async fn function_permission_and_mapping_lifecycle() {
     let endpoint = emu.endpoint();
     let stack = unique_stack("fn");
     let mut process = function(vec![
-        Access {
-            target: AccessTarget::Queue("orders".into()),
-            verb: Verb::Consume,
-        },
-        Access {
-            target: AccessTarget::Queue("dlq".into()),
-            verb: Verb::Send,
-        },
+        Access::new(Section::Queue, "orders", "consume"),
+        Access::new(Section::Queue, "dlq", "send"),
     ]);
     process.environment = BTreeMap::from([
         (
             "QUEUE_URL".to_string(),
             Template {
                 parts: vec![TemplatePart::Ref(Ref {
-                    kind: RefKind::Queue,
+                    kind: Section::Queue,
                     name: "orders".into(),
-                    attribute: RefAttribute::Url,
+                    attribute: "url",
                 })],
             },
         ),

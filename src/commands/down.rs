@@ -50,7 +50,7 @@ pub async fn run(g: &Global, args: DownArgs) -> Result<ExitCode, Error> {
     let progress = Progress::new(g.quiet);
     let spec = load_spec(g)?;
     let ctx = connect(g, spec).await;
-    let found: Vec<Vec<Discovered>> = stream::iter(Kind::ALL)
+    let found: Vec<Vec<Discovered>> = stream::iter(Kind::ALL.iter().copied())
         .map(|kind| {
             let ctx = &ctx;
             async move { kind.provider().discover(ctx).await }

@@ -1,5 +1,5 @@
-//! AWS resource kinds. Each kind lives in its own file and implements [`Provider`]; the engine
-//! (`plan`, `apply`) only talks to this trait, so a new kind is one new file plus its spec section.
+//! The provider interface between the engine (`plan`, `apply`) and the resource kinds: the engine
+//! only talks to [`Provider`]; each kind's providers live with the kind (`crate::kinds`).
 //!
 //! Desired and live state are compared as flat property maps ([`Props`]) so that `plan` can print
 //! every changed attribute (old → new) without knowing the kind.
@@ -13,91 +13,12 @@ use serde_json::Value;
 
 use crate::aws::Clients;
 use crate::error::Error;
-use crate::spec::model::{Ref, RefAttribute, RefKind, Spec, Template, TemplatePart};
+use crate::spec::model::{Ref, Spec, Template, TemplatePart};
 
-pub mod bus;
-pub mod event_source_mapping;
-pub mod function;
-pub mod permission;
 pub mod policy;
-pub mod queue;
-pub mod queue_policy;
-pub mod role;
-pub mod rule;
-pub mod table;
 pub mod tags;
 
-/// Every kind of resource orderflow manages, in the order `down` deletes them
-/// (consumers and wiring first, data last).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    EventSourceMapping,
-    Permission,
-    Rule,
-    QueuePolicy,
-    Function,
-    Role,
-    Queue,
-    Bus,
-    Table,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 9] = [
-        Kind::EventSourceMapping,
-        Kind::Permission,
-        Kind::Rule,
-        Kind::QueuePolicy,
-        Kind::Function,
-        Kind::Role,
-        Kind::Queue,
-        Kind::Bus,
-        Kind::Table,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::EventSourceMapping => "event_source_mapping",
-            Kind::Permission => "permission",
-            Kind::Rule => "rule",
-            Kind::QueuePolicy => "queue_policy",
-            Kind::Function => "function",
-            Kind::Role => "role",
-            Kind::Queue => "queue",
-            Kind::Bus => "bus",
-            Kind::Table => "table",
-        }
-    }
-
-    /// Position in deletion order: lower is deleted first.
-    pub fn delete_rank(self) -> usize {
-        Kind::ALL
-            .iter()
-            .position(|k| *k == self)
-            .unwrap_or(usize::MAX)
-    }
-
-    pub fn provider(self) -> &'static dyn Provider {
-        match self {
-            Kind::EventSourceMapping => &event_source_mapping::EventSourceMappingProvider,
-            Kind::Permission => &permission::PermissionProvider,
-            Kind::Rule => &rule::RuleProvider,
-            Kind::QueuePolicy => &queue_policy::QueuePolicyProvider,
-            Kind::Function => &function::FunctionProvider,
-            Kind::Role => &role::RoleProvider,
-            Kind::Queue => &queue::QueueProvider,
-            Kind::Bus => &bus::BusProvider,
-            Kind::Table => &table::TableProvider,
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::kinds::Kind;
 
 /// Identity of one resource in the graph: its kind and logical name.
 ///
@@ -243,6 +164,18 @@ impl Ctx {
     }
 }
 
+/// The desired value of a changed attribute, or an error if it is still unknown (the engine only
+/// calls create/update once every dependency exists, so this is a bug, not a user error).
+pub(crate) fn known_value<'a>(resource: &str, change: &'a Change) -> Result<&'a Value, Error> {
+    match &change.new {
+        Prop::Known(v) => Ok(v),
+        Prop::Unknown => Err(Error::Other(format!(
+            "{resource}: attribute `{}` is still unknown at apply time",
+            change.attribute
+        ))),
+    }
+}
+
 /// `Ok(None)` when the call failed with one of `codes` (the service's "it does not exist"
 /// answers); any other error passes through.
 pub(crate) fn absent_as_none<T>(
@@ -262,23 +195,12 @@ pub fn physical_name(stack: &str, logical: &str) -> String {
 
 /// Graph id of the resource a reference points at.
 pub fn ref_target(r: &Ref) -> ResourceId {
-    let kind = match r.kind {
-        RefKind::Bus => Kind::Bus,
-        RefKind::Queue => Kind::Queue,
-        RefKind::Table => Kind::Table,
-        RefKind::Function => Kind::Function,
-    };
-    ResourceId::new(kind, r.name.clone())
+    ResourceId::new(r.kind.resource(), r.name.clone())
 }
 
 /// Value of one reference, if the target is known.
 pub fn resolve_ref(r: &Ref, known: &Known) -> Option<String> {
-    let key = match r.attribute {
-        RefAttribute::Name => "name",
-        RefAttribute::Arn => "arn",
-        RefAttribute::Url => "url",
-    };
-    known.get(&ref_target(r))?.get(key).cloned()
+    known.get(&ref_target(r))?.get(r.attribute).cloned()
 }
 
 /// Render a template, or `Prop::Unknown` if any reference is not known yet.
@@ -345,5 +267,51 @@ pub trait Provider: Send + Sync {
     /// declaration no longer puts it (e.g. a rule whose `bus` changed): the old one is deleted.
     fn is_stale(&self, _ctx: &Ctx, _found: &Discovered) -> bool {
         false
+    }
+
+    /// Name of the resource in AWS, for messages.
+    fn display_name(&self, ctx: &Ctx, name: &str) -> String {
+        ctx.physical_name(name)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A `Ctx` for pure unit tests: clients are built but never called.
+
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Arc;
+
+    use crate::aws::Clients;
+    use crate::resources::Ctx;
+    use crate::spec::Spec;
+
+    /// An empty spec for stack `shop` with one extra tag, `team=orders`.
+    pub(crate) fn spec() -> Spec {
+        Spec {
+            file: "pipeline.yaml".into(),
+            stack: "shop".into(),
+            region: None,
+            tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
+            buses: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            functions: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn test_ctx(spec: Spec) -> Ctx {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        Ctx {
+            spec: Arc::new(spec),
+            aws: Clients::from_config(&config),
+            region: "us-east-1".into(),
+            artifacts: HashMap::new(),
+        }
     }
 }

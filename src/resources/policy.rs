@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 
 use super::{Kind, Known, Prop, ResourceId};
-use crate::spec::model::{Access, AccessTarget, Spec, Verb};
+use crate::spec::model::{Access, Section, Spec, Target};
 
 /// Name of the inline policy orderflow writes on every function role.
 pub const INLINE_POLICY_NAME: &str = "orderflow-access";
@@ -29,30 +29,14 @@ pub fn trust_policy() -> Value {
     })
 }
 
-/// IAM actions granted for one verb, sorted.
-pub fn actions(verb: Verb) -> &'static [&'static str] {
-    match verb {
-        Verb::Publish => &["events:PutEvents"],
-        Verb::Send => &["sqs:SendMessage"],
-        Verb::Consume => &[
-            "sqs:ChangeMessageVisibility",
-            "sqs:DeleteMessage",
-            "sqs:GetQueueAttributes",
-            "sqs:ReceiveMessage",
-        ],
-        Verb::Read => &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:ConditionCheckItem",
-            "dynamodb:GetItem",
-            "dynamodb:Query",
-        ],
-        Verb::Write => &[
-            "dynamodb:ConditionCheckItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-        ],
-        Verb::Delete => &["dynamodb:DeleteItem"],
-    }
+/// IAM actions a kind's verb grants, sorted (each kind declares its verbs:
+/// [`Section::verbs`]); empty for a verb the kind does not offer.
+pub fn actions(section: Section, verb: &str) -> &'static [&'static str] {
+    section
+        .verbs()
+        .iter()
+        .find(|v| v.name == verb)
+        .map_or(&[], |v| v.actions)
 }
 
 /// The parts of an ARN orderflow needs.
@@ -84,8 +68,7 @@ pub fn parse_arn(arn: &str) -> Option<Arn<'_>> {
 /// One access grant with the ARN it applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub target: AccessTarget,
-    pub verb: Verb,
+    pub access: Access,
     pub arn: String,
 }
 
@@ -100,15 +83,15 @@ pub fn access_policy_document(
     account: &str,
 ) -> Value {
     let mut unique: Vec<&Grant> = grants.iter().collect();
-    unique.sort_by(|a, b| (&a.target, a.verb).cmp(&(&b.target, b.verb)));
-    unique.dedup_by(|a, b| a.target == b.target && a.verb == b.verb);
+    unique.sort_by(|a, b| a.access.cmp(&b.access));
+    unique.dedup_by(|a, b| a.access == b.access);
 
     let mut used_sids = BTreeSet::new();
     let mut statements: Vec<Value> = unique
         .iter()
         .map(|g| {
-            let sid = unique_sid(&mut used_sids, grant_sid(&g.target, g.verb));
-            statement(&sid, actions(g.verb), &g.arn)
+            let sid = unique_sid(&mut used_sids, grant_sid(&g.access));
+            statement(&sid, g.access.actions(), &g.arn)
         })
         .collect();
 
@@ -142,21 +125,13 @@ fn statement(sid: &str, actions: &[&str], resource: &str) -> Value {
 
 /// IAM Sids in identity policies may only contain ASCII letters and digits, so logical names
 /// are camel-cased: `queue orders-dlq` + send → `SendQueueOrdersDlq`.
-fn grant_sid(target: &AccessTarget, verb: Verb) -> String {
-    let (kind, name) = match target {
-        AccessTarget::Bus(n) => ("Bus", n),
-        AccessTarget::Queue(n) => ("Queue", n),
-        AccessTarget::Table(n) => ("Table", n),
-    };
-    let verb = match verb {
-        Verb::Publish => "Publish",
-        Verb::Send => "Send",
-        Verb::Consume => "Consume",
-        Verb::Read => "Read",
-        Verb::Write => "Write",
-        Verb::Delete => "Delete",
-    };
-    format!("{verb}{kind}{}", camel_alnum(name))
+fn grant_sid(access: &Access) -> String {
+    format!(
+        "{}{}{}",
+        camel_alnum(access.verb),
+        camel_alnum(access.target.section.singular()),
+        camel_alnum(&access.target.name)
+    )
 }
 
 fn camel_alnum(name: &str) -> String {
@@ -184,12 +159,8 @@ fn unique_sid(used: &mut BTreeSet<String>, base: String) -> String {
 }
 
 /// Graph id of an access target.
-pub fn access_target_id(target: &AccessTarget) -> ResourceId {
-    match target {
-        AccessTarget::Bus(n) => ResourceId::new(Kind::Bus, n.clone()),
-        AccessTarget::Queue(n) => ResourceId::new(Kind::Queue, n.clone()),
-        AccessTarget::Table(n) => ResourceId::new(Kind::Table, n.clone()),
-    }
+pub fn access_target_id(target: &Target) -> ResourceId {
+    ResourceId::new(target.section.resource(), target.name.clone())
 }
 
 /// The inline policy of `function`'s role, or `Prop::Unknown` while an ARN it needs (an access
@@ -201,13 +172,12 @@ pub fn role_policy(spec: &Spec, function: &str, region: &str, known: &Known) -> 
     let arn_of = |id: &ResourceId| known.get(id).and_then(|o| o.get("arn")).cloned();
 
     let mut grants = Vec::with_capacity(f.access.len());
-    for Access { target, verb } in &f.access {
-        let Some(arn) = arn_of(&access_target_id(target)) else {
+    for access in &f.access {
+        let Some(arn) = arn_of(&access_target_id(&access.target)) else {
             return Prop::Unknown;
         };
         grants.push(Grant {
-            target: target.clone(),
-            verb: *verb,
+            access: access.clone(),
             arn,
         });
     }
@@ -364,8 +334,8 @@ mod tests {
         known
     }
 
-    fn acc(target: AccessTarget, verb: Verb) -> Access {
-        Access { target, verb }
+    fn acc(section: Section, name: &str, verb: &'static str) -> Access {
+        Access::new(section, name, verb)
     }
 
     #[test]
@@ -385,9 +355,9 @@ mod tests {
     #[test]
     fn full_document_for_a_consumer_that_writes_a_table() {
         let spec = spec_with(vec![
-            acc(AccessTarget::Table("orders".into()), Verb::Write),
-            acc(AccessTarget::Queue("orders".into()), Verb::Consume),
-            acc(AccessTarget::Queue("dlq".into()), Verb::Send),
+            acc(Section::Table, "orders", "write"),
+            acc(Section::Queue, "orders", "consume"),
+            acc(Section::Queue, "dlq", "send"),
         ]);
         let Prop::Known(doc) = role_policy(&spec, "process", "eu-west-1", &known_arns()) else {
             panic!("policy should be known");
@@ -414,10 +384,10 @@ mod tests {
 
     #[test]
     fn every_verb_maps_to_its_documented_actions() {
-        assert_eq!(actions(Verb::Publish), ["events:PutEvents"]);
-        assert_eq!(actions(Verb::Send), ["sqs:SendMessage"]);
+        assert_eq!(actions(Section::Bus, "publish"), ["events:PutEvents"]);
+        assert_eq!(actions(Section::Queue, "send"), ["sqs:SendMessage"]);
         assert_eq!(
-            actions(Verb::Read),
+            actions(Section::Table, "read"),
             [
                 "dynamodb:BatchGetItem",
                 "dynamodb:ConditionCheckItem",
@@ -426,28 +396,28 @@ mod tests {
             ]
         );
         // Recording an order must not imply being able to remove one.
-        assert!(!actions(Verb::Write)
+        assert!(!actions(Section::Table, "write")
             .iter()
             .any(|a| a.contains("Delete") || a.contains("BatchWrite")));
-        assert_eq!(actions(Verb::Delete), ["dynamodb:DeleteItem"]);
-        for verb in [
-            Verb::Publish,
-            Verb::Send,
-            Verb::Consume,
-            Verb::Read,
-            Verb::Write,
-            Verb::Delete,
+        assert_eq!(actions(Section::Table, "delete"), ["dynamodb:DeleteItem"]);
+        for (section, verb) in [
+            (Section::Bus, "publish"),
+            (Section::Queue, "send"),
+            (Section::Queue, "consume"),
+            (Section::Table, "read"),
+            (Section::Table, "write"),
+            (Section::Table, "delete"),
         ] {
-            let a = actions(verb);
+            let a = actions(section, verb);
             let mut sorted = a.to_vec();
             sorted.sort_unstable();
-            assert_eq!(a, sorted.as_slice(), "{verb:?} actions must be sorted");
+            assert_eq!(a, sorted.as_slice(), "{verb} actions must be sorted");
         }
     }
 
     #[test]
     fn bus_publish_grants_put_events_on_the_bus_only() {
-        let spec = spec_with(vec![acc(AccessTarget::Bus("events".into()), Verb::Publish)]);
+        let spec = spec_with(vec![acc(Section::Bus, "events", "publish")]);
         let Prop::Known(doc) = role_policy(&spec, "process", "eu-west-1", &known_arns()) else {
             panic!()
         };
@@ -462,11 +432,11 @@ mod tests {
     #[test]
     fn no_wildcard_actions_or_resources() {
         let spec = spec_with(vec![
-            acc(AccessTarget::Bus("events".into()), Verb::Publish),
-            acc(AccessTarget::Queue("orders".into()), Verb::Consume),
-            acc(AccessTarget::Queue("orders".into()), Verb::Send),
-            acc(AccessTarget::Table("orders".into()), Verb::Read),
-            acc(AccessTarget::Table("orders".into()), Verb::Write),
+            acc(Section::Bus, "events", "publish"),
+            acc(Section::Queue, "orders", "consume"),
+            acc(Section::Queue, "orders", "send"),
+            acc(Section::Table, "orders", "read"),
+            acc(Section::Table, "orders", "write"),
         ]);
         let Prop::Known(doc) = role_policy(&spec, "process", "eu-west-1", &known_arns()) else {
             panic!()
@@ -490,13 +460,13 @@ mod tests {
     #[test]
     fn output_is_deterministic_and_deduplicated() {
         let a = spec_with(vec![
-            acc(AccessTarget::Queue("orders".into()), Verb::Consume),
-            acc(AccessTarget::Table("orders".into()), Verb::Write),
-            acc(AccessTarget::Queue("orders".into()), Verb::Consume),
+            acc(Section::Queue, "orders", "consume"),
+            acc(Section::Table, "orders", "write"),
+            acc(Section::Queue, "orders", "consume"),
         ]);
         let b = spec_with(vec![
-            acc(AccessTarget::Table("orders".into()), Verb::Write),
-            acc(AccessTarget::Queue("orders".into()), Verb::Consume),
+            acc(Section::Table, "orders", "write"),
+            acc(Section::Queue, "orders", "consume"),
         ]);
         let known = known_arns();
         let pa = role_policy(&a, "process", "eu-west-1", &known);
@@ -509,10 +479,7 @@ mod tests {
 
     #[test]
     fn unknown_while_an_access_target_does_not_exist() {
-        let spec = spec_with(vec![acc(
-            AccessTarget::Queue("new-queue".into()),
-            Verb::Send,
-        )]);
+        let spec = spec_with(vec![acc(Section::Queue, "new-queue", "send")]);
         assert_eq!(
             role_policy(&spec, "process", "eu-west-1", &known_arns()),
             Prop::Unknown
@@ -561,8 +528,8 @@ mod tests {
             );
         }
         let spec = spec_with(vec![
-            acc(AccessTarget::Queue("a-b".into()), Verb::Send),
-            acc(AccessTarget::Queue("a_b".into()), Verb::Send),
+            acc(Section::Queue, "a-b", "send"),
+            acc(Section::Queue, "a_b", "send"),
         ]);
         let Prop::Known(doc) = role_policy(&spec, "process", "eu-west-1", &known) else {
             panic!()

@@ -84,7 +84,7 @@ pub(crate) fn tag_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::bus::test_support;
+    use crate::resources::test_support;
     use serde_json::json;
 
     #[test]

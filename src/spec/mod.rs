@@ -1,13 +1,18 @@
 //! `pipeline.yaml`: parse (with spans) and validate into the resolved [`model::Spec`].
 //!
-//! YAML text → [`yaml`] tree (every node with its position) → [`validate`] → [`Spec`].
+//! YAML text → [`yaml`] tree (every node with its position) → [`validate`] (the file's own
+//! keys; each section read by its kind in `crate::kinds`, through the generic [`decode`]r and
+//! the kind's [`schema`]) → [`Spec`].
 //! All problems of a file come back together as [`SpecErrors`]. No network, and no file
 //! system access beyond reading the file itself.
 
+pub(crate) mod decode;
 mod diagnostic;
 pub mod model;
 mod report;
+pub mod schema;
 pub mod template;
+pub(crate) mod text;
 mod validate;
 pub mod yaml;
 

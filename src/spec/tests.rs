@@ -79,9 +79,9 @@ fn repository_pipeline_parses_into_the_order_flow() {
         validate.environment["ORDERS_QUEUE_URL"],
         Template {
             parts: vec![TemplatePart::Ref(Ref {
-                kind: RefKind::Queue,
+                kind: Section::Queue,
                 name: "orders".into(),
-                attribute: RefAttribute::Url
+                attribute: "url"
             })]
         }
     );
@@ -90,22 +90,10 @@ fn repository_pipeline_parses_into_the_order_flow() {
     assert_eq!(
         validate.access,
         vec![
-            Access {
-                target: AccessTarget::Bus("orders".into()),
-                verb: Verb::Publish
-            },
-            Access {
-                target: AccessTarget::Queue("orders".into()),
-                verb: Verb::Send
-            },
-            Access {
-                target: AccessTarget::Queue("validate-dlq".into()),
-                verb: Verb::Send
-            },
-            Access {
-                target: AccessTarget::Table("orders".into()),
-                verb: Verb::Write
-            },
+            Access::new(Section::Bus, "orders", "publish"),
+            Access::new(Section::Queue, "orders", "send"),
+            Access::new(Section::Queue, "validate-dlq", "send"),
+            Access::new(Section::Table, "orders", "write"),
         ]
     );
 
@@ -117,14 +105,8 @@ fn repository_pipeline_parses_into_the_order_flow() {
     assert_eq!(
         process.access,
         vec![
-            Access {
-                target: AccessTarget::Queue("orders".into()),
-                verb: Verb::Consume
-            },
-            Access {
-                target: AccessTarget::Table("orders".into()),
-                verb: Verb::Write
-            },
+            Access::new(Section::Queue, "orders", "consume"),
+            Access::new(Section::Table, "orders", "write"),
         ]
     );
 
@@ -198,13 +180,7 @@ fn minimal_file_gets_defaults() {
         ),
         (10, 0, true, None, true)
     );
-    assert_eq!(
-        f.access,
-        vec![Access {
-            target: AccessTarget::Queue("q".into()),
-            verb: Verb::Consume
-        }]
-    );
+    assert_eq!(f.access, vec![Access::new(Section::Queue, "q", "consume")]);
 }
 
 #[test]
@@ -215,14 +191,8 @@ fn declared_consume_and_implied_consume_are_not_duplicated() {
     assert_eq!(
         spec.functions["f"].access,
         vec![
-            Access {
-                target: AccessTarget::Queue("q".into()),
-                verb: Verb::Send
-            },
-            Access {
-                target: AccessTarget::Queue("q".into()),
-                verb: Verb::Consume
-            },
+            Access::new(Section::Queue, "q", "send"),
+            Access::new(Section::Queue, "q", "consume"),
         ]
     );
 }
@@ -495,9 +465,9 @@ fn templates_parse_into_parts() {
         vec![
             TemplatePart::Literal("prefix-".into()),
             TemplatePart::Ref(Ref {
-                kind: RefKind::Queue,
+                kind: Section::Queue,
                 name: "orders".into(),
-                attribute: RefAttribute::Url
+                attribute: "url"
             }),
             TemplatePart::Literal("-${HOME}".into()),
         ]
@@ -607,9 +577,9 @@ fn function_environment_cycles() {
     assert_eq!(
         spec.functions["b"].environment["NEXT"].parts,
         vec![TemplatePart::Ref(Ref {
-            kind: RefKind::Function,
+            kind: Section::Function,
             name: "a".into(),
-            attribute: RefAttribute::Arn
+            attribute: "arn"
         })]
     );
 }

@@ -12,13 +12,13 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::{json, Value};
 
-use super::bus::known_value;
-use super::tags::{desired_tags, live_managed_tags, tags_to_set};
-use super::{
+use crate::error::Error;
+use crate::resources::known_value;
+use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
+use crate::resources::{
     absent_as_none, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider,
     ResourceId,
 };
-use crate::error::Error;
 use crate::retry::{poll_until, retry, Backoff};
 use crate::spec::model::{Billing, KeyKind, Table};
 use crate::spec::Spec;

@@ -11,11 +11,11 @@ use async_trait::async_trait;
 use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType, ScalingConfig};
 use serde_json::{json, Value};
 
-use super::function::{is_not_found, owned_functions};
-use super::{
+use crate::error::Error;
+use crate::kinds::function::provider::{is_not_found, owned_functions};
+use crate::resources::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
-use crate::error::Error;
 use crate::retry::{poll_until, retry, Backoff};
 use crate::spec::model::Trigger;
 use crate::spec::Spec;
@@ -187,6 +187,17 @@ impl EventSourceMappingProvider {
 
 #[async_trait]
 impl Provider for EventSourceMappingProvider {
+    fn display_name(&self, ctx: &Ctx, name: &str) -> String {
+        match ctx.spec.triggers.get(name) {
+            Some(t) => format!(
+                "{} -> {}",
+                ctx.physical_name(&t.queue),
+                ctx.physical_name(&t.function)
+            ),
+            None => name.to_string(),
+        }
+    }
+
     fn kind(&self) -> Kind {
         Kind::EventSourceMapping
     }

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::function::{is_not_found, is_update_in_progress, owned_functions};
-use super::{
+use crate::error::Error;
+use crate::kinds::function::provider::{is_not_found, is_update_in_progress, owned_functions};
+use crate::resources::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
-use crate::error::Error;
 use crate::retry::{retry, Backoff};
 use crate::spec::Spec;
 
@@ -174,6 +174,11 @@ impl PermissionProvider {
 
 #[async_trait]
 impl Provider for PermissionProvider {
+    fn display_name(&self, ctx: &Ctx, name: &str) -> String {
+        let (rule, function) = name.split_once('/').unwrap_or((name, ""));
+        format!("{}#orderflow-rule-{rule}", ctx.physical_name(function))
+    }
+
     fn kind(&self) -> Kind {
         Kind::Permission
     }

@@ -1,4 +1,4 @@
-//! EventBridge custom event bus `<stack>-<bus>`.
+//! Provider of EventBridge custom event bus `<stack>-<bus>`, and the EventBridge helpers rules share.
 
 use std::collections::BTreeMap;
 
@@ -6,30 +6,18 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::Tag;
 use serde_json::Value;
 
-use super::tags::{desired_tags, live_managed_tags, tags_to_set};
-use super::{
-    absent_as_none, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider,
-    ResourceId,
-};
 use crate::error::Error;
+use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
+use crate::resources::{
+    absent_as_none, known_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props,
+    Provider, ResourceId,
+};
 use crate::spec::Spec;
 
 pub struct BusProvider;
 
 /// EventBridge's answer for a bus or rule that does not exist.
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
-
-/// The desired value of a changed attribute, or an error if it is still unknown (the engine only
-/// calls create/update once every dependency exists, so this is a bug, not a user error).
-pub(crate) fn known_value<'a>(resource: &str, change: &'a Change) -> Result<&'a Value, Error> {
-    match &change.new {
-        super::Prop::Known(v) => Ok(v),
-        super::Prop::Unknown => Err(Error::Other(format!(
-            "{resource}: attribute `{}` is still unknown at apply time",
-            change.attribute
-        ))),
-    }
-}
 
 /// EventBridge tags from a tag map.
 pub(crate) fn event_tags(
@@ -309,54 +297,13 @@ impl Provider for BusProvider {
 }
 
 #[cfg(test)]
-pub(crate) mod test_support {
-    //! A `Ctx` for pure unit tests: clients are built but never called.
-
-    use std::collections::{BTreeMap, HashMap};
-    use std::sync::Arc;
-
-    use crate::aws::Clients;
-    use crate::resources::Ctx;
-    use crate::spec::Spec;
-
-    /// An empty spec for stack `shop` with one extra tag, `team=orders`.
-    pub(crate) fn spec() -> Spec {
-        Spec {
-            file: "pipeline.yaml".into(),
-            stack: "shop".into(),
-            region: None,
-            tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
-            buses: BTreeMap::new(),
-            queues: BTreeMap::new(),
-            tables: BTreeMap::new(),
-            functions: BTreeMap::new(),
-            rules: BTreeMap::new(),
-            triggers: BTreeMap::new(),
-        }
-    }
-
-    pub(crate) fn test_ctx(spec: Spec) -> Ctx {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        Ctx {
-            spec: Arc::new(spec),
-            aws: Clients::from_config(&config),
-            region: "us-east-1".into(),
-            artifacts: HashMap::new(),
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     #[test]
     fn desired_bus_props() {
-        let mut spec = test_support::spec();
+        let mut spec = crate::resources::test_support::spec();
         spec.buses.insert(
             "orders".into(),
             crate::spec::model::Bus {
@@ -364,7 +311,7 @@ mod tests {
             },
         );
         spec.buses.insert("plain".into(), Default::default());
-        let ctx = test_support::test_ctx(spec);
+        let ctx = crate::resources::test_support::test_ctx(spec);
         let props = BusProvider.desired(&ctx, "orders", &Known::new());
         assert_eq!(props["description"], json!("order events").into());
         let props = BusProvider.desired(&ctx, "plain", &Known::new());

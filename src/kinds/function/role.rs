@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::policy::{self, INLINE_POLICY_NAME};
-use super::tags::{desired_tags, live_managed_tags, tag_changes};
-use super::{
+use crate::error::Error;
+use crate::resources::policy::{self, INLINE_POLICY_NAME};
+use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
+use crate::resources::{
     Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
-use crate::error::Error;
 use crate::retry::{retry, Backoff};
 use crate::spec::Spec;
 

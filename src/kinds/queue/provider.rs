@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 
-use super::bus::known_value;
-use super::tags::{desired_tags, live_managed_tags, tags_to_set};
-use super::{
+use crate::error::Error;
+use crate::resources::known_value;
+use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
+use crate::resources::{
     absent_as_none, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
     Provider, ResourceId,
 };
-use crate::error::Error;
 use crate::retry::{retry, Backoff};
 use crate::spec::model::QueueEncryption;
 use crate::spec::Spec;

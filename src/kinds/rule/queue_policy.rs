@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Map, Value};
 
-use super::bus::known_value;
-use super::queue::{is_missing_queue, owned_queues, queue_attributes, queue_tags, queue_url};
-use super::{
+use crate::error::Error;
+use crate::kinds::queue::provider::{
+    is_missing_queue, owned_queues, queue_attributes, queue_tags, queue_url,
+};
+use crate::resources::known_value;
+use crate::resources::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
-use crate::error::Error;
 use crate::spec::Spec;
 
 pub struct QueuePolicyProvider;
@@ -354,7 +356,7 @@ impl Provider for QueuePolicyProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::bus::test_support::{spec, test_ctx};
+    use crate::resources::test_support::{spec, test_ctx};
     use crate::spec::model::{Rule, RuleTarget};
 
     fn rule(dlq: Option<&str>) -> Rule {

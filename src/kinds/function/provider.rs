@@ -16,13 +16,13 @@ use aws_sdk_lambda::types::{
 use aws_smithy_types::Blob;
 use serde_json::{json, Value};
 
-use super::policy::parse_arn;
-use super::tags::{desired_tags, live_managed_tags, tag_changes};
-use super::{
+use crate::error::Error;
+use crate::resources::policy::parse_arn;
+use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
+use crate::resources::{
     absent_as_none, output, ref_target, resolve_template, Change, Ctx, Discovered, Kind, Known,
     Live, Outputs, Prop, Props, Provider, ResourceId,
 };
-use crate::error::Error;
 use crate::retry::{poll_until, retry, Backoff};
 use crate::spec::model::{Function, TemplatePart};
 use crate::spec::Spec;
@@ -721,9 +721,7 @@ impl Provider for FunctionProvider {
 mod tests {
     use super::*;
     use crate::aws::{Clients, Target};
-    use crate::spec::model::{
-        Architecture, Ref, RefAttribute, RefKind, Spec, Template, TemplatePart,
-    };
+    use crate::spec::model::{Architecture, Ref, Section, Spec, Template, TemplatePart};
     use std::path::PathBuf;
     use std::sync::Arc;
 
@@ -738,9 +736,9 @@ mod tests {
                     "QUEUE_URL".to_string(),
                     Template {
                         parts: vec![TemplatePart::Ref(Ref {
-                            kind: RefKind::Queue,
+                            kind: Section::Queue,
                             name: "orders".into(),
-                            attribute: RefAttribute::Url,
+                            attribute: "url",
                         })],
                     },
                 ),
@@ -750,9 +748,9 @@ mod tests {
                         parts: vec![
                             TemplatePart::Literal("fn=".into()),
                             TemplatePart::Ref(Ref {
-                                kind: RefKind::Function,
+                                kind: Section::Function,
                                 name: "validate".into(),
-                                attribute: RefAttribute::Arn,
+                                attribute: "arn",
                             }),
                         ],
                     },

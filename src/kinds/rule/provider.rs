@@ -8,15 +8,15 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::{DeadLetterConfig, RetryPolicy, RuleState, Target};
 use serde_json::{json, Value};
 
-use super::bus::{
-    event_resource_tags, event_tags, known_value, list_stack_buses, update_event_tags,
-};
-use super::tags::{desired_tags, live_managed_tags};
-use super::{
-    absent_as_none, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
-    Provider, ResourceId,
-};
 use crate::error::Error;
+use crate::kinds::bus::provider::{
+    event_resource_tags, event_tags, list_stack_buses, update_event_tags,
+};
+use crate::resources::tags::{desired_tags, live_managed_tags};
+use crate::resources::{
+    absent_as_none, known_value, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
+    Props, Provider, ResourceId,
+};
 use crate::retry::{retry, Backoff};
 use crate::spec::model::Rule;
 use crate::spec::Spec;
@@ -597,7 +597,7 @@ impl Provider for RuleProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::bus::test_support::{spec, test_ctx};
+    use crate::resources::test_support::{spec, test_ctx};
     use crate::spec::model::RuleTarget;
 
     fn rule() -> Rule {

@@ -1,0 +1,71 @@
+//! `buses:` — EventBridge custom event buses `<stack>-<bus>`.
+//!
+//! Functions may `publish` to a bus; rules (`crate::kinds::rule`) route its events.
+
+pub(crate) mod provider;
+
+pub use provider::BusProvider;
+
+use super::{Kind, KindSpec, Section};
+use crate::resources::ResourceId;
+use crate::spec::decode::{Checker, Fields};
+use crate::spec::schema::{Field, NameLimit, VerbDef};
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Bus {
+    pub description: Option<String>,
+}
+
+/// EventBridge's limit on bus and rule descriptions.
+const MAX_DESCRIPTION: usize = 512;
+
+const DESCRIPTION: Field = Field::string("description", "At most 512 characters.");
+
+impl KindSpec for Bus {
+    const SECTION: Section = Section::Bus;
+    const SINGULAR: &'static str = "bus";
+    const RESOURCE: Kind = Kind::Bus;
+    const FIELDS: &'static [Field] = &[DESCRIPTION];
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const VERBS: &'static [VerbDef] = &[VerbDef {
+        name: "publish",
+        actions: &["events:PutEvents"],
+        doc: "`events:PutEvents` on the bus",
+    }];
+    const PHYSICAL_NAME: Option<NameLimit> = Some(NameLimit {
+        min: 1,
+        max: 256,
+        what: "EventBridge event bus names",
+    });
+
+    fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, _name: &str) -> Bus {
+        Bus {
+            description: description(cx, f, &DESCRIPTION),
+        }
+    }
+
+    fn resources(&self, name: &str, out: &mut Vec<ResourceId>) {
+        out.push(ResourceId::new(Kind::Bus, name));
+    }
+}
+
+/// An EventBridge description (of a bus or a rule), at most 512 characters.
+pub(crate) fn description(
+    cx: &mut Checker<'_, '_>,
+    f: &Fields<'_>,
+    field: &Field,
+) -> Option<String> {
+    let description = cx.string(f, field)?;
+    let chars = description.chars().count();
+    if chars > MAX_DESCRIPTION {
+        let path = f.path_of(field.key);
+        let span = cx.span_at(&path);
+        cx.error(
+            span,
+            &path,
+            format!("must be at most {MAX_DESCRIPTION} characters, got {chars}"),
+            None,
+        );
+    }
+    Some(description)
+}

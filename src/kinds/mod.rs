@@ -1,0 +1,224 @@
+//! Every kind of thing `pipeline.yaml` declares, one module each: its spec section (types, keys
+//! with defaults and docs, decoding and checks with positions, the references it makes), the
+//! resources it puts in the graph (derived ones included), the access verbs it offers to the
+//! IAM generator, and its providers.
+//!
+//! Adding a kind is adding its module and one line to each list of [`registry!`] below: the
+//! section list makes the `Spec` field, the top-level key, reference and access resolution,
+//! and the resource list makes the graph/provider [`Kind`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::resources::{Provider, ResourceId};
+use crate::spec::decode::{Checker, Fields};
+use crate::spec::model::Access;
+use crate::spec::schema::{Field, NameLimit, VerbDef};
+
+pub mod bus;
+pub mod function;
+pub mod queue;
+pub mod rule;
+pub mod table;
+pub mod trigger;
+
+/// The spec side of a kind: what one entry of its section is and how it is read.
+pub(crate) trait KindSpec: Sized {
+    /// The section in `pipeline.yaml` (`queues:`).
+    const SECTION: Section;
+    /// Singular, for messages ("queue").
+    const SINGULAR: &'static str;
+    /// The resource an entry is, for references and access grants.
+    const RESOURCE: Kind;
+    /// The keys of one entry.
+    const FIELDS: &'static [Field];
+    /// Attributes others may reference as `${<section>.<name>.<attribute>}`; none: not referable.
+    const ATTRIBUTES: &'static [&'static str] = &[];
+    /// Verbs a function may be granted on an entry in its `access`.
+    const VERBS: &'static [VerbDef] = &[];
+    /// Limits of the physical name `<stack>-<name>`, where the entry has one.
+    const PHYSICAL_NAME: Option<NameLimit> = None;
+
+    /// Read one entry (`f` has its keys checked already); report every problem into `cx`.
+    fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, name: &str) -> Self;
+
+    /// Checks across kinds that this kind's relations need, once every section is decoded.
+    fn check(_cx: &mut Checker<'_, '_>, _spec: &Spec) {}
+
+    /// Access this kind's entries imply for functions (a trigger's `consume` on its queue), as
+    /// `(function, access)`.
+    fn implied_access(&self, _name: &str) -> Vec<(String, Access)> {
+        Vec::new()
+    }
+
+    /// The graph resources an entry contributes (itself and what is derived from it).
+    fn resources(&self, name: &str, out: &mut Vec<ResourceId>);
+}
+
+macro_rules! registry {
+    (
+        sections { $( $section:ident : $key:ident => $ty:ty ),* $(,)? }
+        resources { $( $kind:ident = $kind_name:literal => $provider:expr ),* $(,)? }
+    ) => {
+        /// A section of `pipeline.yaml` (a kind of declaration).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Section { $( $section ),* }
+
+        impl Section {
+            /// In the order of the file's top-level keys.
+            pub const ALL: &'static [Section] = &[ $( Section::$section ),* ];
+
+            /// The top-level key (`queues`).
+            pub fn key(self) -> &'static str {
+                match self { $( Section::$section => stringify!($key) ),* }
+            }
+            pub fn singular(self) -> &'static str {
+                match self { $( Section::$section => <$ty as KindSpec>::SINGULAR ),* }
+            }
+            pub fn resource(self) -> Kind {
+                match self { $( Section::$section => <$ty as KindSpec>::RESOURCE ),* }
+            }
+            pub fn fields(self) -> &'static [Field] {
+                match self { $( Section::$section => <$ty as KindSpec>::FIELDS ),* }
+            }
+            pub fn attributes(self) -> &'static [&'static str] {
+                match self { $( Section::$section => <$ty as KindSpec>::ATTRIBUTES ),* }
+            }
+            pub fn verbs(self) -> &'static [VerbDef] {
+                match self { $( Section::$section => <$ty as KindSpec>::VERBS ),* }
+            }
+            pub fn physical_name(self) -> Option<NameLimit> {
+                match self { $( Section::$section => <$ty as KindSpec>::PHYSICAL_NAME ),* }
+            }
+        }
+
+        /// The resolved, validated pipeline: what `spec::load` returns once every check has
+        /// passed. One map per section, logical name → entry.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Spec {
+            /// The file this spec was read from (for messages).
+            pub file: PathBuf,
+            /// Stack name: prefix of every physical name and value of the ownership tag.
+            pub stack: String,
+            /// Region from the file; `--region` and the credential chain may override it.
+            pub region: Option<String>,
+            /// Extra tags put on every resource that takes tags (besides the ownership tag).
+            pub tags: BTreeMap<String, String>,
+            $( pub $key: BTreeMap<String, $ty>, )*
+        }
+
+        impl Spec {
+            /// Declared logical names of a section, sorted.
+            pub fn names(&self, section: Section) -> Vec<&str> {
+                match section {
+                    $( Section::$section => self.$key.keys().map(String::as_str).collect() ),*
+                }
+            }
+
+            pub fn declares(&self, section: Section, name: &str) -> bool {
+                match section { $( Section::$section => self.$key.contains_key(name) ),* }
+            }
+
+            /// Every graph resource the sections contribute, sorted and without repeats.
+            pub fn resources(&self) -> Vec<ResourceId> {
+                let mut out = Vec::new();
+                $( for (name, entry) in &self.$key { entry.resources(name, &mut out); } )*
+                out.sort();
+                out.dedup();
+                out
+            }
+
+            /// Implied access of every entry, as `(function, access)`.
+            pub(crate) fn implied_access(&self) -> Vec<(String, Access)> {
+                let mut out = Vec::new();
+                $( for (name, entry) in &self.$key { out.extend(entry.implied_access(name)); } )*
+                out
+            }
+        }
+
+        /// Decode every section of the file into a spec.
+        pub(crate) fn decode_sections(
+            cx: &mut Checker<'_, '_>,
+            top: &Fields<'_>,
+            file: PathBuf,
+            stack: String,
+            region: Option<String>,
+            tags: BTreeMap<String, String>,
+        ) -> Spec {
+            Spec {
+                file,
+                stack,
+                region,
+                tags,
+                $( $key: cx.section::<$ty>(top), )*
+            }
+        }
+
+        /// Every kind's cross-kind checks, in section order.
+        pub(crate) fn check_sections(cx: &mut Checker<'_, '_>, spec: &Spec) {
+            $( <$ty as KindSpec>::check(cx, spec); )*
+        }
+
+        /// Every kind of resource orderflow manages, in the order `down` deletes them
+        /// (consumers and wiring first, data last).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Kind { $( $kind ),* }
+
+        impl Kind {
+            pub const ALL: &'static [Kind] = &[ $( Kind::$kind ),* ];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $( Kind::$kind => $kind_name ),* }
+            }
+
+            pub fn provider(self) -> &'static dyn Provider {
+                match self { $( Kind::$kind => &$provider ),* }
+            }
+        }
+    };
+}
+
+registry! {
+    sections {
+        Bus: buses => bus::Bus,
+        Queue: queues => queue::Queue,
+        Table: tables => table::Table,
+        Function: functions => function::Function,
+        Rule: rules => rule::Rule,
+        Trigger: triggers => trigger::Trigger,
+    }
+    resources {
+        EventSourceMapping = "event_source_mapping" => trigger::EventSourceMappingProvider,
+        Permission = "permission" => rule::PermissionProvider,
+        Rule = "rule" => rule::RuleProvider,
+        QueuePolicy = "queue_policy" => rule::QueuePolicyProvider,
+        Function = "function" => function::FunctionProvider,
+        Role = "role" => function::RoleProvider,
+        Queue = "queue" => queue::QueueProvider,
+        Bus = "bus" => bus::BusProvider,
+        Table = "table" => table::TableProvider,
+    }
+}
+
+impl Kind {
+    /// Position in deletion order: lower is deleted first.
+    pub fn delete_rank(self) -> usize {
+        Kind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or(usize::MAX)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
