@@ -5,7 +5,6 @@
 //! these tests check the providers, not the function code, and are never invoked.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use orderflow::aws::{Clients, Target};
@@ -37,16 +36,10 @@ fn function(access: Vec<Access>) -> Function {
 
 fn spec(stack: &str, functions: BTreeMap<String, Function>) -> Spec {
     Spec {
-        file: PathBuf::from("pipeline.yaml"),
-        stack: stack.into(),
         region: Some(REGION.into()),
         tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
-        buses: BTreeMap::new(),
-        queues: BTreeMap::new(),
-        tables: BTreeMap::new(),
         functions,
-        rules: BTreeMap::new(),
-        triggers: BTreeMap::new(),
+        ..Spec::empty(stack)
     }
 }
 

@@ -24,16 +24,9 @@ use common::{unique_stack, TestEmulator, REGION};
 
 fn empty_spec(stack: &str) -> Spec {
     Spec {
-        file: "pipeline.yaml".into(),
-        stack: stack.to_string(),
         region: Some(REGION.into()),
         tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
-        buses: BTreeMap::new(),
-        queues: BTreeMap::new(),
-        tables: BTreeMap::new(),
-        functions: BTreeMap::new(),
-        rules: BTreeMap::new(),
-        triggers: BTreeMap::new(),
+        ..Spec::empty(stack)
     }
 }
 

@@ -108,6 +108,17 @@ macro_rules! registry {
         }
 
         impl Spec {
+            /// A spec of stack `stack` that declares nothing yet (for building one in code).
+            pub fn empty(stack: impl Into<String>) -> Spec {
+                Spec {
+                    file: PathBuf::from("pipeline.yaml"),
+                    stack: stack.into(),
+                    region: None,
+                    tags: BTreeMap::new(),
+                    $( $key: BTreeMap::new(), )*
+                }
+            }
+
             /// Declared logical names of a section, sorted.
             pub fn names(&self, section: Section) -> Vec<&str> {
                 match section {
@@ -220,5 +231,98 @@ impl std::fmt::Display for Kind {
 impl std::fmt::Display for Section {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::schema::Type;
+
+    /// Every field list, nested ones included, with the path it sits at.
+    fn all_fields() -> Vec<(String, &'static Field)> {
+        fn walk(prefix: &str, fields: &'static [Field], out: &mut Vec<(String, &'static Field)>) {
+            for f in fields {
+                let path = format!("{prefix}.{}", f.key);
+                out.push((path.clone(), f));
+                walk(&path, f.sub_fields(), out);
+            }
+        }
+        let mut out = Vec::new();
+        for s in Section::ALL {
+            walk(s.key(), s.fields(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn every_provider_serves_the_kind_it_is_registered_for() {
+        for kind in Kind::ALL {
+            assert_eq!(kind.provider().kind(), *kind);
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_and_documented() {
+        for s in Section::ALL {
+            let mut keys = crate::spec::schema::keys(s.fields());
+            keys.sort_unstable();
+            let n = keys.len();
+            keys.dedup();
+            assert_eq!(keys.len(), n, "{s}: duplicate keys");
+        }
+        for (path, f) in all_fields() {
+            assert!(!f.doc.is_empty(), "{path} has no doc");
+            if let Type::Integer {
+                min, max, default, ..
+            } = f.ty
+            {
+                assert!(min <= max, "{path}");
+                assert!(default.is_none_or(|d| (min..=max).contains(&d)), "{path}");
+            }
+            if let Type::Choice {
+                options,
+                default: Some(d),
+            } = f.ty
+            {
+                assert!(options.contains(&d), "{path}");
+            }
+        }
+    }
+
+    /// The reference in docs/ describes every key and verb the kinds declare (the kinds are the
+    /// source of truth; this catches a key added without its documentation).
+    #[test]
+    fn the_reference_covers_every_key_and_verb() {
+        let reference = include_str!("../../docs/pipeline-reference.md");
+        for s in Section::ALL {
+            assert!(
+                reference.contains(&format!("## `{}`", s.key())),
+                "docs/pipeline-reference.md has no section for `{s}`"
+            );
+            for v in s.verbs() {
+                let entry = format!("{}: <name>, verb: {} }}", s.singular(), v.name);
+                assert!(
+                    reference.contains(&entry),
+                    "docs/pipeline-reference.md does not list `{entry}`"
+                );
+            }
+        }
+        for (path, f) in all_fields() {
+            // As `key`, or inside an inline form such as `{ name: <attribute>, type: S }`.
+            let k = f.key;
+            let mentioned = [
+                format!("`{k}`"),
+                format!(".{k}`"),
+                format!("{{ {k}:"),
+                format!(", {k}:"),
+            ]
+            .iter()
+            .any(|form| reference.contains(form.as_str()));
+            assert!(
+                mentioned,
+                "docs/pipeline-reference.md does not mention {path}"
+            );
+        }
     }
 }

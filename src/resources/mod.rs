@@ -289,16 +289,8 @@ pub(crate) mod test_support {
     /// An empty spec for stack `shop` with one extra tag, `team=orders`.
     pub(crate) fn spec() -> Spec {
         Spec {
-            file: "pipeline.yaml".into(),
-            stack: "shop".into(),
-            region: None,
             tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
-            buses: BTreeMap::new(),
-            queues: BTreeMap::new(),
-            tables: BTreeMap::new(),
-            functions: BTreeMap::new(),
-            rules: BTreeMap::new(),
-            triggers: BTreeMap::new(),
+            ..Spec::empty("shop")
         }
     }
 

@@ -274,7 +274,6 @@ pub fn actions_and_resources(doc: &Value) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use crate::spec::model::{Architecture, Function};
-    use std::path::PathBuf;
 
     const ACCOUNT: &str = "123456789012";
 
@@ -290,16 +289,8 @@ mod tests {
             async_retry_attempts: None,
         };
         Spec {
-            file: PathBuf::from("pipeline.yaml"),
-            stack: "shop".into(),
-            region: None,
-            tags: BTreeMap::new(),
-            buses: BTreeMap::new(),
-            queues: BTreeMap::new(),
-            tables: BTreeMap::new(),
             functions: BTreeMap::from([("process".to_string(), f)]),
-            rules: BTreeMap::new(),
-            triggers: BTreeMap::new(),
+            ..Spec::empty("shop")
         }
     }
 

@@ -722,7 +722,6 @@ mod tests {
     use super::*;
     use crate::aws::{Clients, Target};
     use crate::spec::model::{Architecture, Ref, Section, Spec, Template, TemplatePart};
-    use std::path::PathBuf;
     use std::sync::Arc;
 
     fn function() -> Function {
@@ -764,16 +763,9 @@ mod tests {
 
     async fn ctx() -> Ctx {
         let spec = Spec {
-            file: PathBuf::from("pipeline.yaml"),
-            stack: "shop".into(),
-            region: None,
             tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
-            buses: BTreeMap::new(),
-            queues: BTreeMap::new(),
-            tables: BTreeMap::new(),
             functions: BTreeMap::from([("validate".to_string(), function())]),
-            rules: BTreeMap::new(),
-            triggers: BTreeMap::new(),
+            ..Spec::empty("shop")
         };
         let target = Target {
             endpoint_url: Some("http://127.0.0.1:9".into()),
@@ -819,16 +811,8 @@ mod tests {
     fn dependencies_skip_self_references() {
         let spec_fn = function();
         let spec = Spec {
-            file: PathBuf::new(),
-            stack: "shop".into(),
-            region: None,
-            tags: BTreeMap::new(),
-            buses: BTreeMap::new(),
-            queues: BTreeMap::new(),
-            tables: BTreeMap::new(),
             functions: BTreeMap::from([("validate".to_string(), spec_fn)]),
-            rules: BTreeMap::new(),
-            triggers: BTreeMap::new(),
+            ..Spec::empty("shop")
         };
         assert_eq!(
             FunctionProvider.dependencies(&spec, "validate"),
