@@ -47,7 +47,8 @@ command -v cargo >/dev/null || {
 }
 
 begin "build functions (cargo build --profile lambda)"
-cargo build --profile lambda -p validate-order -p process-order
+# Every function crate under functions/ (the binaries; order-domain is their library).
+cargo build --profile lambda --workspace --exclude orderflow --bins
 end
 
 begin "install the local emulator (MiniStack)"

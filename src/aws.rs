@@ -84,6 +84,7 @@ impl Intercept for RecordCalls {
 /// The service clients orderflow uses, sharing one configuration and one call log.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    pub apigateway: aws_sdk_apigatewayv2::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -137,6 +138,11 @@ impl Clients {
         let calls = CallLog::default();
         let rec = || RecordCalls(calls.clone());
         Clients {
+            apigateway: aws_sdk_apigatewayv2::Client::from_conf(
+                aws_sdk_apigatewayv2::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
             events: aws_sdk_eventbridge::Client::from_conf(
                 aws_sdk_eventbridge::config::Builder::from(config)
                     .interceptor(rec())
