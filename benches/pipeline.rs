@@ -745,13 +745,22 @@ impl Floor {
                 .send()
                 .await
                 .map_err(|e| format!("GetItem: {e:?}"))?;
-            if let Some(item) = got.item() {
+            let status = got
+                .item()
+                .and_then(|item| item.get(order_domain::item::STATUS))
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str);
+            // Intermediate statuses (VALIDATED) are not the outcome: wait for a final one.
+            if let (
+                Some(item),
+                Some(
+                    status @ (order_domain::item::STATUS_PROCESSED
+                    | order_domain::item::STATUS_REJECTED),
+                ),
+            ) = (got.item(), status)
+            {
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
-                let status = item
-                    .get(order_domain::item::STATUS)
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str);
-                if status == Some(order_domain::item::STATUS_REJECTED) {
+                if status == order_domain::item::STATUS_REJECTED {
                     return Err(format!(
                         "floor order {} was rejected: {item:?}",
                         order.order_id

@@ -282,15 +282,21 @@ pub async fn send(
             .send()
             .await
             .map_err(|e| Error::aws(format!("table.{table}"), "GetItem", e))?;
-        if let Some(item) = item.item() {
+        // The record appears before the outcome (RECEIVED, VALIDATED): wait for a final status.
+        let final_status = item.item().and_then(|item| {
+            let status = item.get(order_domain::item::STATUS)?.as_s().ok()?;
+            [
+                order_domain::item::STATUS_PROCESSED,
+                order_domain::item::STATUS_REJECTED,
+            ]
+            .contains(&status.as_str())
+            .then_some((item, status.as_str()))
+        });
+        if let Some((item, status)) = final_status {
             let seen = started.elapsed();
-            let status = item
-                .get(order_domain::item::STATUS)
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str);
             outcome.latency_ms = Some(seen.as_secs_f64() * 1000.0);
             outcome.record = Some(attributes_to_json(item));
-            outcome.status = if status == Some(order_domain::item::STATUS_REJECTED) {
+            outcome.status = if status == order_domain::item::STATUS_REJECTED {
                 outcome.reasons = outcome
                     .record
                     .as_ref()
