@@ -64,6 +64,8 @@ pub enum Command {
     Down(DownArgs),
     /// Publish an order to the stack's bus and optionally wait for its outcome.
     SendOrder(SendOrderArgs),
+    /// Show one order: its status and the timeline of its status changes.
+    Order(OrderArgs),
     /// Manage the local AWS emulator (MiniStack) on 127.0.0.1.
     Local(LocalArgs),
 }
@@ -158,6 +160,18 @@ pub struct SendOrderArgs {
     /// Seconds to wait with --wait.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct OrderArgs {
+    /// The order's id (as returned by `send-order` or the order API).
+    pub order_id: String,
+    /// Orders table (logical name); defaults to the only table in the file.
+    #[arg(long)]
+    pub table: Option<String>,
     /// Result as text, or as one JSON document on stdout (shape documented in the README).
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,

@@ -16,6 +16,7 @@ use crate::spec::{self, Spec};
 
 pub mod down;
 pub mod local;
+pub mod order;
 pub mod plan;
 pub mod send_order;
 pub mod up;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Up(a) => up::run(g, a).await,
         Command::Down(a) => down::run(g, a).await,
         Command::SendOrder(a) => send_order::run(g, a).await,
+        Command::Order(a) => order::run(g, a).await,
         Command::Local(a) => local::run(a),
     }
 }
@@ -71,6 +73,43 @@ pub fn project_root(file: &Path) -> std::path::PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     }
+}
+
+/// The one logical resource of a kind the command should use: the flag, or the only one declared.
+pub fn pick<'a>(
+    kind: &str,
+    flag: Option<&'a str>,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<&'a str, Error> {
+    let names: Vec<&String> = names.collect();
+    if let Some(f) = flag {
+        return names
+            .iter()
+            .find(|n| n.as_str() == f)
+            .map(|n| n.as_str())
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "no {kind} named `{f}` in the pipeline (declared: {})",
+                    join(&names)
+                ))
+            });
+    }
+    match names.as_slice() {
+        [one] => Ok(one.as_str()),
+        [] => Err(Error::Other(format!("the pipeline declares no {kind}"))),
+        many => Err(Error::Other(format!(
+            "the pipeline declares several {kind}s ({}); choose one with --{kind}",
+            join(many)
+        ))),
+    }
+}
+
+fn join(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Print a result: its Display for text, its Serialize for `--output json` (one JSON document on stdout).

@@ -13,7 +13,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{connect, emit, load_spec};
+use super::{connect, emit, load_spec, pick};
 use crate::cli::{Global, SendOrderArgs};
 use crate::error::Error;
 use crate::resources::Ctx;
@@ -85,43 +85,6 @@ impl fmt::Display for Outcome {
         }
         Ok(())
     }
-}
-
-/// The one logical resource of a kind the command should use: the flag, or the only one declared.
-fn pick<'a>(
-    kind: &str,
-    flag: Option<&'a str>,
-    names: impl Iterator<Item = &'a String>,
-) -> Result<&'a str, Error> {
-    let names: Vec<&String> = names.collect();
-    if let Some(f) = flag {
-        return names
-            .iter()
-            .find(|n| n.as_str() == f)
-            .map(|n| n.as_str())
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "no {kind} named `{f}` in the pipeline (declared: {})",
-                    join(&names)
-                ))
-            });
-    }
-    match names.as_slice() {
-        [one] => Ok(one.as_str()),
-        [] => Err(Error::Other(format!("the pipeline declares no {kind}"))),
-        many => Err(Error::Other(format!(
-            "the pipeline declares several {kind}s ({}); choose one with --{kind}",
-            join(many)
-        ))),
-    }
-}
-
-fn join(names: &[&String]) -> String {
-    names
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The order to send, as JSON: a file as-is, or a generated sample; flags override fields.
