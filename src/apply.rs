@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::graph::Graph;
+use crate::kinds::Section;
 use crate::plan::{Action, Plan, Removal, Step};
 use crate::progress::Progress;
-use crate::resources::{diff, Ctx, Kind, Known, Outputs, ResourceId};
+use crate::resources::{diff, Ctx, Known, Outputs, ResourceId};
 
 /// What happened to one resource.
 #[derive(Debug, Clone, Serialize)]
@@ -182,45 +183,49 @@ pub async fn delete_all(
     Ok(applied)
 }
 
-/// The outputs users care about after `up`: bus ARNs, queue URLs, table names, function ARNs.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct StackOutputs {
-    pub buses: BTreeMap<String, Outputs>,
-    pub queues: BTreeMap<String, Outputs>,
-    pub tables: BTreeMap<String, Outputs>,
-    pub functions: BTreeMap<String, Outputs>,
-}
+/// The outputs users care about after `up`, per section (each kind names the one it shows:
+/// a bus's ARN, a queue's URL, an API's URL...): section key → logical name → outputs.
+#[derive(Debug, Clone, Default)]
+pub struct StackOutputs(Vec<(Section, BTreeMap<String, Outputs>)>);
 
 impl StackOutputs {
     pub fn from_known(known: &Known) -> StackOutputs {
-        let mut out = StackOutputs::default();
-        for (id, o) in known {
-            let section = match id.kind {
-                Kind::Bus => &mut out.buses,
-                Kind::Queue => &mut out.queues,
-                Kind::Table => &mut out.tables,
-                Kind::Function => &mut out.functions,
-                _ => continue,
-            };
-            section.insert(id.name.clone(), o.clone());
+        let sections = Section::ALL
+            .iter()
+            .filter(|s| s.shown_output().is_some())
+            .map(|&s| {
+                let entries = known
+                    .iter()
+                    .filter(|(id, _)| id.kind == s.resource())
+                    .map(|(id, o)| (id.name.clone(), o.clone()))
+                    .collect();
+                (s, entries)
+            })
+            .collect();
+        StackOutputs(sections)
+    }
+}
+
+/// `{ "buses": { name: outputs }, "queues": ..., ... }`, sections in the file's order.
+impl Serialize for StackOutputs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (section, entries) in &self.0 {
+            map.serialize_entry(section.key(), entries)?;
         }
-        out
+        map.end()
     }
 }
 
 impl std::fmt::Display for StackOutputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "Outputs:")?;
-        let sections = [
-            ("bus", &self.buses, "arn"),
-            ("queue", &self.queues, "url"),
-            ("table", &self.tables, "name"),
-            ("function", &self.functions, "arn"),
-        ];
-        for (label, section, key) in sections {
-            for (name, o) in section {
+        for (section, entries) in &self.0 {
+            let key = section.shown_output().unwrap_or("name");
+            for (name, o) in entries {
                 let value = o.get(key).map(String::as_str).unwrap_or("-");
-                writeln!(f, "  {label}.{name}.{key} = {value}")?;
+                writeln!(f, "  {}.{name}.{key} = {value}", section.resource())?;
             }
         }
         Ok(())

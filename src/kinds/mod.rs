@@ -34,6 +34,8 @@ pub(crate) trait KindSpec: Sized {
     const FIELDS: &'static [Field];
     /// Attributes others may reference as `${<section>.<name>.<attribute>}`; none: not referable.
     const ATTRIBUTES: &'static [&'static str] = &[];
+    /// The output `up` shows for each entry (a queue's `url`), if any.
+    const SHOWN_OUTPUT: Option<&'static str> = None;
     /// Verbs a function may be granted on an entry in its `access`.
     const VERBS: &'static [VerbDef] = &[];
     /// Limits of the physical name `<stack>-<name>`, where the entry has one.
@@ -83,6 +85,9 @@ macro_rules! registry {
             }
             pub fn attributes(self) -> &'static [&'static str] {
                 match self { $( Section::$section => <$ty as KindSpec>::ATTRIBUTES ),* }
+            }
+            pub fn shown_output(self) -> Option<&'static str> {
+                match self { $( Section::$section => <$ty as KindSpec>::SHOWN_OUTPUT ),* }
             }
             pub fn verbs(self) -> &'static [VerbDef] {
                 match self { $( Section::$section => <$ty as KindSpec>::VERBS ),* }

@@ -27,6 +27,7 @@ impl KindSpec for Bus {
     const RESOURCE: Kind = Kind::Bus;
     const FIELDS: &'static [Field] = &[DESCRIPTION];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const SHOWN_OUTPUT: Option<&'static str> = Some("arn");
     const VERBS: &'static [VerbDef] = &[VerbDef {
         name: "publish",
         actions: &["events:PutEvents"],

@@ -134,6 +134,7 @@ impl KindSpec for Function {
         ASYNC_RETRY_ATTEMPTS,
     ];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const SHOWN_OUTPUT: Option<&'static str> = Some("arn");
     const PHYSICAL_NAME: Option<NameLimit> = Some(NameLimit {
         min: 1,
         max: 64,

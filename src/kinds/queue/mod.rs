@@ -87,6 +87,7 @@ impl KindSpec for Queue {
     const RESOURCE: Kind = Kind::Queue;
     const FIELDS: &'static [Field] = &[VISIBILITY_TIMEOUT, RETENTION, ENCRYPTION, DEAD_LETTER];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "url"];
+    const SHOWN_OUTPUT: Option<&'static str> = Some("url");
     const VERBS: &'static [VerbDef] = &[
         VerbDef {
             name: "send",

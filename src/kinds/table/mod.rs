@@ -99,6 +99,7 @@ impl KindSpec for Table {
         DELETION_PROTECTION,
     ];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const SHOWN_OUTPUT: Option<&'static str> = Some("name");
     const VERBS: &'static [VerbDef] = &[
         VerbDef {
             name: "read",
