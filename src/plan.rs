@@ -181,7 +181,7 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
         .flatten()
         .filter(|d| !declared.contains(&d.id) || d.id.kind.provider().is_stale(ctx, d))
         .map(|target| {
-            let action = if target.id.kind == Kind::Table && !delete_data {
+            let action = if target.id.kind.provider().holds_data() && !delete_data {
                 Action::Retain
             } else {
                 Action::Delete

@@ -62,7 +62,7 @@ pub async fn run(g: &Global, args: DownArgs) -> Result<ExitCode, Error> {
         .into_iter()
         .flatten()
         .map(|target| {
-            let action = if target.id.kind == Kind::Table && !args.delete_data {
+            let action = if target.id.kind.provider().holds_data() && !args.delete_data {
                 Action::Retain
             } else {
                 Action::Delete

@@ -269,6 +269,12 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// Does deleting it lose data (a table)? Such resources are kept by `down` and by `up` when
+    /// undeclared, unless `--delete-data` is given.
+    fn holds_data(&self) -> bool {
+        false
+    }
+
     /// Name of the resource in AWS, for messages.
     fn display_name(&self, ctx: &Ctx, name: &str) -> String {
         ctx.physical_name(name)

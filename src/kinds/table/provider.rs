@@ -337,6 +337,10 @@ async fn create_table(ctx: &Ctx, res: &str, physical: &str, t: &Table) -> Result
 
 #[async_trait]
 impl Provider for TableProvider {
+    fn holds_data(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> Kind {
         Kind::Table
     }
