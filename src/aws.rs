@@ -87,6 +87,8 @@ pub struct Clients {
     pub apigateway: aws_sdk_apigatewayv2::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
@@ -150,6 +152,16 @@ impl Clients {
             ),
             lambda: aws_sdk_lambda::Client::from_conf(
                 aws_sdk_lambda::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            ses: aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(config)
                     .interceptor(rec())
                     .build(),
             ),
