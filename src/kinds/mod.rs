@@ -15,6 +15,7 @@ use crate::spec::decode::{Checker, Fields};
 use crate::spec::model::Access;
 use crate::spec::schema::{Field, NameLimit, VerbDef};
 
+pub mod api;
 pub mod bus;
 pub mod function;
 pub mod queue;
@@ -203,8 +204,12 @@ registry! {
         Function: functions => function::Function,
         Rule: rules => rule::Rule,
         Trigger: triggers => trigger::Trigger,
+        Api: apis => api::Api,
     }
     resources {
+        ApiRoute = "api_route" => api::RouteProvider,
+        ApiPermission = "api_permission" => api::ApiPermissionProvider,
+        Api = "api" => api::ApiProvider,
         EventSourceMapping = "event_source_mapping" => trigger::EventSourceMappingProvider,
         Permission = "permission" => rule::PermissionProvider,
         Rule = "rule" => rule::RuleProvider,

@@ -7,6 +7,7 @@
 
 use std::cmp::Ordering;
 
+pub use crate::kinds::api::{Api, ApiRoute, Authorization, Cors, HttpMethod, RouteKey, Throttling};
 pub use crate::kinds::bus::Bus;
 pub use crate::kinds::function::{Architecture, Function};
 pub use crate::kinds::queue::{Queue, QueueEncryption, Redrive};
