@@ -52,6 +52,13 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `send-order` submits the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubmitVia {
+    Api,
+    Bus,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check pipeline.yaml (syntax, keys, references, AWS limits). Makes no AWS call.
@@ -148,13 +155,25 @@ pub struct SendOrderArgs {
     /// Override the sample's total, in minor units (cents).
     #[arg(long)]
     pub total_minor: Option<i64>,
+    /// How to submit: `api` POSTs to the stack's HTTP API as a customer would; `bus` publishes
+    /// the OrderPlaced event directly (AWS credentials, no API needed).
+    #[arg(long, value_enum, default_value = "bus")]
+    pub via: SubmitVia,
+    /// API to submit to (logical name, with --via api); defaults to the only API in the file.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Idempotency-Key header (with --via api); default: derived from the order id, so sending
+    /// the same order again is answered with the first submission instead of a duplicate.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
     /// Bus to publish to (logical name); defaults to the only bus in the file.
     #[arg(long)]
     pub bus: Option<String>,
     /// Table to watch with --wait (logical name); defaults to the only table in the file.
     #[arg(long)]
     pub table: Option<String>,
-    /// Wait until the order is processed or rejected; exit non-zero on rejection or timeout.
+    /// Wait until the order is processed or rejected (polling the table via bus, the order's
+    /// status URL via api); exit non-zero on rejection or timeout.
     #[arg(long)]
     pub wait: bool,
     /// Seconds to wait with --wait.

@@ -1,8 +1,15 @@
-//! `orderflow send-order`: publish an OrderPlaced event to the stack's bus (checking PutEvents'
-//! per-entry failures) and, with `--wait`, poll the orders table until the order is processed or
+//! `orderflow send-order`: submit an order and, with `--wait`, follow it until it is processed or
 //! rejected, reporting the end-to-end latency.
 //!
+//! Two ways in: `--via api` POSTs it to the stack's HTTP API as a customer would ([`api`]);
+//! `--via bus` publishes an OrderPlaced event to the stack's bus (checking PutEvents' per-entry
+//! failures) and polls the orders table — the operator's path, which needs AWS credentials and
+//! works without an API. `bus` is the default: scripts written before the API existed keep their
+//! behaviour and output, and it works for every pipeline (an API is optional).
+//!
 //! Exit codes: 0 sent / processed, 3 rejected, 4 timed out, 1 error.
+
+mod api;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -14,14 +21,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{connect, emit, load_spec, pick};
-use crate::cli::{Global, SendOrderArgs};
+use crate::cli::{Global, SendOrderArgs, SubmitVia};
 use crate::error::Error;
 use crate::resources::Ctx;
+use crate::resources::Kind;
+use crate::spec::Spec;
 
 /// Poll every `FAST_POLL` for the first `FAST_PHASE` (orders normally land within a second or
 /// two, and the reported latency is off by at most one interval: ≤ 10 % of a ~100 ms floor), then back off by half
 /// each time up to `MAX_POLL` so a long wait on real AWS does not hammer the table.
-const FAST_POLL: Duration = Duration::from_millis(10);
+pub(super) const FAST_POLL: Duration = Duration::from_millis(10);
 const FAST_PHASE: Duration = Duration::from_secs(3);
 const MAX_POLL: Duration = Duration::from_millis(500);
 
@@ -35,11 +44,38 @@ pub enum Status {
     TimedOut,
 }
 
+/// The next poll interval: fast during the first seconds, then backing off.
+pub(super) fn next_delay(delay: Duration, started: Instant) -> Duration {
+    if started.elapsed() > FAST_PHASE {
+        (delay * 3 / 2).min(MAX_POLL)
+    } else {
+        delay
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Api,
+    Bus,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub order_id: Option<String>,
+    pub via: Via,
+    /// The EventBridge event (via bus).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    pub bus: String,
+    /// The bus the event went to (via bus).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
+    /// Where the order was POSTed (via api).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// The order's status URL as the API announced it (via api).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_url: Option<String>,
     pub status: Status,
     /// PutEvents → item visible in the table, in milliseconds (with --wait).
     pub latency_ms: Option<f64>,
@@ -53,10 +89,15 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let id = self.order_id.as_deref().unwrap_or("(no order_id)");
         match self.status {
+            Status::Sent if self.via == Via::Api => writeln!(
+                f,
+                "Order {id} accepted by the API (202, RECEIVED); status: {}",
+                self.status_url.as_deref().unwrap_or("?")
+            )?,
             Status::Sent => writeln!(
                 f,
                 "Order {id} sent to {} (event {}).",
-                self.bus,
+                self.bus.as_deref().unwrap_or("?"),
                 self.event_id.as_deref().unwrap_or("?")
             )?,
             Status::Processed => writeln!(
@@ -75,6 +116,9 @@ impl fmt::Display for Outcome {
                     let msg = r.get("message").and_then(Value::as_str).unwrap_or("");
                     writeln!(f, "  - {code}: {msg}")?;
                 }
+            }
+            Status::TimedOut if self.via == Via::Api => {
+                writeln!(f, "Order {id}: no outcome from the API before the timeout.")?
             }
             Status::TimedOut => {
                 writeln!(f, "Order {id}: no outcome in the table before the timeout.")?
@@ -131,28 +175,102 @@ pub fn order_json(args: &SendOrderArgs) -> Result<Value, Error> {
 
 pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
-    let bus = pick("bus", args.bus.as_deref(), spec.buses.keys())?.to_string();
-    let table = if args.wait {
-        Some(pick("table", args.table.as_deref(), spec.tables.keys())?.to_string())
-    } else {
-        None
-    };
     let order = order_json(&args)?;
-    let ctx = connect(g, spec).await;
-    let outcome = send(
-        &ctx,
-        &bus,
-        table.as_deref(),
-        &order,
-        Duration::from_secs(args.timeout),
-    )
-    .await?;
+    let timeout = Duration::from_secs(args.timeout);
+    let outcome = match args.via {
+        SubmitVia::Bus => {
+            let bus = pick("bus", args.bus.as_deref(), spec.buses.keys())?.to_string();
+            let table = if args.wait {
+                Some(pick("table", args.table.as_deref(), spec.tables.keys())?.to_string())
+            } else {
+                None
+            };
+            let ctx = connect(g, spec).await;
+            send(&ctx, &bus, table.as_deref(), &order, timeout).await?
+        }
+        SubmitVia::Api => {
+            let name = pick("api", args.api.as_deref(), spec.apis.keys())?.to_string();
+            check_order_routes(&spec, &name, args.wait)?;
+            let key = args
+                .idempotency_key
+                .clone()
+                .unwrap_or_else(|| default_idempotency_key(&order));
+            let ctx = connect(g, spec).await;
+            let target = api_target(&ctx, &name).await?;
+            let client = reqwest::Client::builder()
+                .timeout(HTTP_TIMEOUT)
+                .build()
+                .map_err(|e| Error::Other(format!("creating the HTTP client: {e}")))?;
+            api::send(&client, &target, &order, &key, args.wait, timeout).await?
+        }
+    };
     emit(args.output, &outcome)?;
     Ok(match outcome.status {
         Status::Sent | Status::Processed => ExitCode::SUCCESS,
         Status::Rejected => ExitCode::from(3),
         Status::TimedOut => ExitCode::from(4),
     })
+}
+
+/// One HTTP request's limit: API Gateway itself gives up after 30 s.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// The order API's two routes must be declared on the API (`GET` only needed with --wait).
+fn check_order_routes(spec: &Spec, api: &str, wait: bool) -> Result<(), Error> {
+    let routes: Vec<String> = spec.apis[api]
+        .routes
+        .iter()
+        .map(|r| r.route.to_string())
+        .collect();
+    let mut needed = vec!["POST /orders"];
+    if wait {
+        needed.push("GET /orders/{order_id}");
+    }
+    for route in needed {
+        if !routes.iter().any(|r| r == route) {
+            return Err(Error::Other(format!(
+                "apis.{api}: no route `{route}` is declared (declared: {}); send with --via bus, or add the route",
+                if routes.is_empty() { "none".to_string() } else { routes.join(", ") }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The deployed API's invoke URL, read from AWS.
+async fn api_target(ctx: &Ctx, name: &str) -> Result<api::ApiTarget, Error> {
+    let resource = format!("apis.{name}");
+    let live = Kind::Api.provider().read(ctx, name).await?;
+    let url = live
+        .filter(|l| l.owned)
+        .and_then(|l| l.outputs.get("url").cloned())
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "{resource}: API {} does not exist — is the stack deployed? Run `orderflow up` first",
+                ctx.physical_name(name)
+            ))
+        })?;
+    let url = if url.ends_with('/') {
+        url
+    } else {
+        format!("{url}/")
+    };
+    Ok(api::ApiTarget { resource, url })
+}
+
+/// Sending the same order (same id) twice is then one submission, as a retrying client wants;
+/// an order without an id gets a fresh key.
+fn default_idempotency_key(order: &Value) -> String {
+    match order.get("order_id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() && id.len() <= 100 => format!("orderflow-cli-{id}"),
+        _ => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            format!("orderflow-cli-{nanos:x}-{:x}", std::process::id())
+        }
+    }
 }
 
 /// Publish `order` and, when `table` is given, wait for its outcome.
@@ -218,8 +336,11 @@ pub async fn send(
     let event_id = first.and_then(|e| e.event_id()).map(str::to_string);
     let mut outcome = Outcome {
         order_id: order_id.clone(),
+        via: Via::Bus,
         event_id,
-        bus: bus_name,
+        bus: Some(bus_name),
+        api_url: None,
+        status_url: None,
         status: Status::Sent,
         latency_ms: None,
         reasons: Vec::new(),
@@ -279,9 +400,7 @@ pub async fn send(
             return Ok(outcome);
         }
         tokio::time::sleep(delay.min(deadline - now)).await;
-        if started.elapsed() > FAST_PHASE {
-            delay = (delay * 3 / 2).min(MAX_POLL);
-        }
+        delay = next_delay(delay, started);
     }
 }
 
