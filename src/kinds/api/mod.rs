@@ -39,13 +39,15 @@ pub struct Api {
     pub routes: Vec<ApiRoute>,
 }
 
-/// Stage-wide default route throttling; an unset value leaves the account-level limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Stage-wide default route throttling. Both limits are required: stages with one limit set
+/// have been reported to treat the other as 0, rejecting every request, rather than as "the
+/// account-level limit"; with both given nothing is left to guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttling {
     /// Steady-state requests per second.
-    pub rate_limit: Option<u32>,
+    pub rate_limit: u32,
     /// Requests accepted at once (token bucket size).
-    pub burst_limit: Option<u32>,
+    pub burst_limit: u32,
 }
 
 /// The API's CORS configuration, as written (normalised by the provider).
@@ -361,7 +363,8 @@ const RATE_LIMIT: Field = Field::integer(
     " requests per second",
     None,
     "Steady-state requests per second across the API (AWS's default account quota is 10000).",
-);
+)
+.required();
 const BURST_LIMIT: Field = Field::integer(
     "burst_limit",
     0,
@@ -369,11 +372,12 @@ const BURST_LIMIT: Field = Field::integer(
     " requests",
     None,
     "Requests accepted at once above the steady rate (AWS's default account burst is 5000).",
-);
+)
+.required();
 const THROTTLING: Field = Field::mapping(
     "throttling",
     &[RATE_LIMIT, BURST_LIMIT],
-    "Default route throttling of the `$default` stage; an unset key leaves the account-level limit.",
+    "Default route throttling of the `$default` stage (both keys); absent: the account-level limits.",
 );
 const ALLOW_ORIGINS: Field = Field::new(
     "allow_origins",
@@ -459,6 +463,7 @@ impl KindSpec for Api {
     const RESOURCE: Kind = Kind::Api;
     const FIELDS: &'static [Field] = &[DESCRIPTION, THROTTLING, CORS, ROUTES];
     const ATTRIBUTES: &'static [&'static str] = &["name", "id", "arn", "url"];
+    const SHOWN_OUTPUT: Option<&'static str> = Some("url");
     const PHYSICAL_NAME: Option<NameLimit> = Some(NameLimit {
         min: 1,
         max: 128,
@@ -495,9 +500,13 @@ impl KindSpec for Api {
                 );
             }
         }
-        let throttling = cx.mapping(f, &THROTTLING).map(|t| Throttling {
-            rate_limit: cx.int(&t, &RATE_LIMIT),
-            burst_limit: cx.int(&t, &BURST_LIMIT),
+        let throttling = cx.mapping(f, &THROTTLING).and_then(|t| {
+            let rate_limit = cx.int(&t, &RATE_LIMIT);
+            let burst_limit = cx.int(&t, &BURST_LIMIT);
+            Some(Throttling {
+                rate_limit: rate_limit?,
+                burst_limit: burst_limit?,
+            })
         });
         let cors = cx.mapping(f, &CORS).map(|c| cors(cx, &c));
         let routes = routes(cx, f);

@@ -354,21 +354,33 @@ fn sdk_cors(v: &Value) -> SdkCors {
         .build()
 }
 
-/// A throttling rate as JSON: an integer when it is whole (as declared), else the float.
+/// A throttling rate as JSON: an integer when it is whole (as declared), else the float; a
+/// negative value (how "not configured" is sometimes reported) is null.
 fn rate_value(rate: Option<f64>) -> Value {
     match rate {
-        None => Value::Null,
-        Some(r) if r.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&r) => json!(r as u64),
+        Some(r) if r < 0.0 => Value::Null,
+        Some(r) if r.fract() == 0.0 && r <= f64::from(u32::MAX) => json!(r as u64),
         Some(r) => json!(r),
+        None => Value::Null,
     }
 }
 
-/// The `$default` stage's default route settings from the desired props.
-fn route_settings(rate: &Value, burst: &Value) -> SdkRouteSettings {
-    SdkRouteSettings::builder()
-        .set_throttling_rate_limit(rate.as_f64())
-        .set_throttling_burst_limit(burst.as_i64().and_then(|n| i32::try_from(n).ok()))
-        .build()
+fn burst_value(burst: Option<i32>) -> Value {
+    json!(burst.filter(|b| *b >= 0))
+}
+
+/// The `$default` stage's default route settings for the desired limits; `None` (leave the
+/// settings out) when no throttling is declared: a settings object without limits is not
+/// something to send, since API Gateway may take a missing limit as 0.
+fn route_settings(rate: &Value, burst: &Value) -> Option<SdkRouteSettings> {
+    let rate = rate.as_f64()?;
+    let burst = i32::try_from(burst.as_i64()?).ok()?;
+    Some(
+        SdkRouteSettings::builder()
+            .throttling_rate_limit(rate)
+            .throttling_burst_limit(burst)
+            .build(),
+    )
 }
 
 fn prop<'a>(props: &'a Props, key: &str) -> &'a Value {
@@ -391,7 +403,7 @@ async fn create_stage(ctx: &Ctx, res: &str, api_id: &str, desired: &Props) -> Re
             .api_id(api_id)
             .stage_name(STAGE)
             .auto_deploy(true)
-            .default_route_settings(settings.clone())
+            .set_default_route_settings(settings.clone())
             .set_tags(Some(tags.clone()))
             .send()
             .await
@@ -424,7 +436,6 @@ impl Provider for ApiProvider {
         let Some(api) = ctx.spec.apis.get(name) else {
             return Props::new();
         };
-        let throttling = api.throttling.unwrap_or_default();
         Props::from([
             ("protocol_type".into(), ProtocolType::Http.as_str().into()),
             (
@@ -436,11 +447,11 @@ impl Provider for ApiProvider {
             ("auto_deploy".into(), true.into()),
             (
                 "throttling_rate_limit".into(),
-                json!(throttling.rate_limit).into(),
+                json!(api.throttling.map(|t| t.rate_limit)).into(),
             ),
             (
                 "throttling_burst_limit".into(),
-                json!(throttling.burst_limit).into(),
+                json!(api.throttling.map(|t| t.burst_limit)).into(),
             ),
             ("tags".into(), desired_tags(ctx).into()),
         ])
@@ -493,7 +504,7 @@ impl Provider for ApiProvider {
             ),
             (
                 "throttling_burst_limit".into(),
-                json!(settings.and_then(|s| s.throttling_burst_limit())),
+                burst_value(settings.and_then(|s| s.throttling_burst_limit())),
             ),
             ("tags".into(), live_managed_tags(ctx, &found.tags)),
         ]);
@@ -652,20 +663,47 @@ impl Provider for ApiProvider {
                 prop(&desired, "throttling_rate_limit"),
                 prop(&desired, "throttling_burst_limit"),
             );
-            write(|| async {
-                ctx.aws
-                    .apigateway
-                    .update_stage()
-                    .api_id(&api_id)
-                    .stage_name(STAGE)
-                    .auto_deploy(true)
-                    .default_route_settings(settings.clone())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| Error::aws(&res, "UpdateStage", e))
-            })
-            .await?;
+            let live_throttled = ["throttling_rate_limit", "throttling_burst_limit"]
+                .iter()
+                .any(|k| live.props.get(*k).is_some_and(|v| !v.is_null()));
+            if settings.is_none() && live_throttled {
+                // API Gateway has no call that takes a stage's default route throttling back to
+                // "not configured" (UpdateStage keeps omitted limits; 0 rejects every request):
+                // the stage is made again, and auto-deploy deploys the current routes to it.
+                // Requests in the moment between get 404.
+                let deleted = write(|| async {
+                    ctx.aws
+                        .apigateway
+                        .delete_stage()
+                        .api_id(&api_id)
+                        .stage_name(STAGE)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| Error::aws(&res, "DeleteStage", e))
+                })
+                .await;
+                match deleted {
+                    Err(e) if is_not_found(&e) => {}
+                    other => other?,
+                }
+                create_stage(ctx, &res, &api_id, &desired).await?;
+            } else {
+                write(|| async {
+                    ctx.aws
+                        .apigateway
+                        .update_stage()
+                        .api_id(&api_id)
+                        .stage_name(STAGE)
+                        .auto_deploy(true)
+                        .set_default_route_settings(settings.clone())
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| Error::aws(&res, "UpdateStage", e))
+                })
+                .await?;
+            }
         }
 
         if let Some(change) = changes.iter().find(|c| c.attribute == "tags") {
@@ -797,8 +835,8 @@ mod tests {
         Api {
             description: Some("Order intake".into()),
             throttling: Some(Throttling {
-                rate_limit: Some(50),
-                burst_limit: None,
+                rate_limit: 50,
+                burst_limit: 100,
             }),
             cors: Some(Cors {
                 allow_origins: vec!["https://shop.example.com".into()],
@@ -827,7 +865,7 @@ mod tests {
         assert_eq!(known("stage"), json!("$default"));
         assert_eq!(known("auto_deploy"), json!(true));
         assert_eq!(known("throttling_rate_limit"), json!(50));
-        assert_eq!(known("throttling_burst_limit"), Value::Null);
+        assert_eq!(known("throttling_burst_limit"), json!(100));
         assert_eq!(
             known("cors"),
             json!({
@@ -870,9 +908,14 @@ mod tests {
         assert_eq!(rate_value(Some(50.0)), json!(50));
         assert_eq!(rate_value(Some(0.5)), json!(0.5));
         assert_eq!(rate_value(None), Value::Null);
-        let s = route_settings(&json!(50), &Value::Null);
+        assert_eq!(rate_value(Some(-1.0)), Value::Null);
+        assert_eq!(burst_value(Some(-1)), Value::Null);
+        assert_eq!(burst_value(Some(0)), json!(0));
+        let s = route_settings(&json!(50), &json!(0)).expect("both limits");
         assert_eq!(s.throttling_rate_limit(), Some(50.0));
-        assert_eq!(s.throttling_burst_limit(), None);
+        assert_eq!(s.throttling_burst_limit(), Some(0));
+        // No throttling declared: no settings sent at all.
+        assert!(route_settings(&Value::Null, &Value::Null).is_none());
     }
 
     #[test]

@@ -167,8 +167,8 @@ fn an_api_decodes_with_its_defaults() {
     assert_eq!(
         api.throttling,
         Some(Throttling {
-            rate_limit: Some(50),
-            burst_limit: Some(100)
+            rate_limit: 50,
+            burst_limit: 100
         })
     );
     assert_eq!(
@@ -323,6 +323,14 @@ fn bounds_of_timeouts_throttling_and_cors() {
             "p.yaml:11:63: apis.orders.routes[1].timeout: must be between 1 and 30 seconds, got 0",
             "p.yaml:11:81: apis.orders.routes[1].authorization: must be one of none, aws_iam, got \"iam\"",
         ]
+    );
+    // Both limits or none: nothing left for API Gateway to take as 0 (rejecting every request).
+    let (e, _) = one_error(&file(
+        "  orders:\n    throttling: { rate_limit: 50 }\n    routes: [{ route: \"GET /x\", function: get-order }]\n",
+    ));
+    assert_eq!(
+        e,
+        "p.yaml:7:5: apis.orders.throttling: missing required key `burst_limit` in `throttling`"
     );
     valid(
         "stack: shop\nfunctions: { quick: { crate: q, timeout: 1 } }\napis:\n  orders:\n    throttling: { rate_limit: 0, burst_limit: 0 }\n    routes: [{ route: \"GET /x\", function: quick, timeout: 1 }]\n",
