@@ -330,7 +330,8 @@ async fn default_pipeline_roles_are_least_privilege() {
     )
     .await;
 
-    // ---- process-order: consume the orders queue, write to the table, nothing else.
+    // ---- process-order: consume the orders queue, write to the table, announce the status
+    // change on the stack's bus, nothing else.
     expect(
         &iam,
         &process,
@@ -341,6 +342,7 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("sqs:ChangeMessageVisibility", &orders_q),
             ("sqs:GetQueueAttributes", &orders_q),
             ("dynamodb:PutItem", &table),
+            ("events:PutEvents", &bus),
             ("logs:PutLogEvents", &p_stream),
         ],
     )
@@ -355,7 +357,6 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("sqs:SendMessage", &validate_dlq),
             ("sqs:ReceiveMessage", &orders_dlq),
             ("sqs:ReceiveMessage", &validate_dlq),
-            ("events:PutEvents", &bus),
             ("events:PutEvents", &default_bus),
             ("dynamodb:Scan", &table),
             ("dynamodb:DeleteTable", &table),
@@ -387,7 +388,12 @@ async fn default_pipeline_roles_are_least_privilege() {
         &iam,
         &stack,
         &process,
-        &BTreeSet::from([orders_q.clone(), table.clone(), log_group("process-order")]),
+        &BTreeSet::from([
+            orders_q.clone(),
+            table.clone(),
+            bus.clone(),
+            log_group("process-order"),
+        ]),
         &format!("{}:*", log_group("process-order")),
     )
     .await;

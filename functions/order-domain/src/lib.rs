@@ -1,20 +1,34 @@
 //! The order domain shared by the two Lambda functions and the CLI: the order event contract,
 //! validation (every broken rule reported, never just the first), the orders-table record and
-//! sample orders. Pure: no AWS dependency unless the `dynamodb` feature is enabled.
+//! sample orders, the status lifecycle of an order and the events announcing it. Pure: no AWS
+//! dependency unless a feature asks for one — `dynamodb` (the orders-table record as an item,
+//! conditional transitions), `eventbridge` (publishing), `http` (API Gateway HTTP API
+//! responses and problem documents).
 //!
 //! Money is never floating point: amounts are `i64` counts of the currency's minor unit.
 
 use serde::{Deserialize, Serialize};
 
+pub mod events;
 pub mod item;
+pub mod lifecycle;
+pub mod memory;
 pub mod sample;
 pub mod time;
 mod validate;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "eventbridge")]
+pub mod eventbridge;
+#[cfg(feature = "http")]
+pub mod http;
 
-pub use validate::{items_total, usable_order_id, validate, validate_json, validate_str};
+pub use events::{BusEvent, OrderStatusChanged};
+pub use validate::{
+    check_json, check_str, items_total, order_id_problems, usable_order_id, validate,
+    validate_json, validate_str, Violation,
+};
 
 /// EventBridge `source` of order events published by order producers (and `orderflow send-order`).
 pub const SOURCE: &str = "orderflow.orders";
@@ -25,6 +39,11 @@ pub const ORDER_PLACED: &str = "OrderPlaced";
 pub const ORDER_REJECTED: &str = "OrderRejected";
 /// EventBridge `source` of [`ORDER_REJECTED`] events.
 pub const REJECTED_SOURCE: &str = "orderflow.validate-order";
+/// EventBridge `detail-type` of a status transition of an order; `detail` is an
+/// [`OrderStatusChanged`].
+pub const ORDER_STATUS_CHANGED: &str = "OrderStatusChanged";
+/// EventBridge `source` of [`ORDER_STATUS_CHANGED`] events, whichever function made the change.
+pub const STATUS_SOURCE: &str = "orderflow.orders.status";
 /// SQS message attribute (String) carrying the order id on messages to the orders queue.
 pub const ORDER_ID_MESSAGE_ATTRIBUTE: &str = "order_id";
 
@@ -34,6 +53,8 @@ pub const MAX_ID_LEN: usize = 64;
 pub const MAX_ITEMS: usize = 100;
 /// Largest accepted quantity of one line item (the smallest is 1).
 pub const MAX_QUANTITY: i64 = 10_000;
+/// Longest accepted `customer_email`, in characters (the longest deliverable address, RFC 5321).
+pub const MAX_EMAIL_LEN: usize = 254;
 
 /// An order as it travels in the `OrderPlaced` event detail and the orders-queue message body.
 /// Holding an `Order` says nothing about its validity; see [`ValidOrder`].
@@ -47,6 +68,10 @@ pub struct Order {
     pub items: Vec<LineItem>,
     /// Σ quantity × unit_price_minor, in the currency's minor unit.
     pub total_minor: i64,
+    /// Optional, for notifications: left out of the JSON when absent, so orders without it
+    /// keep exactly the contract's original shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +196,8 @@ pub enum ReasonCode {
     /// Σ quantity × unit_price_minor does not fit in 64 bits.
     TotalOverflow,
     TotalMismatch,
+    CustomerEmailInvalid,
+    CustomerEmailTooLong,
 }
 
 impl ReasonCode {
@@ -196,10 +223,12 @@ impl ReasonCode {
             ReasonCode::UnitPriceNegative => "unit_price_negative",
             ReasonCode::TotalOverflow => "total_overflow",
             ReasonCode::TotalMismatch => "total_mismatch",
+            ReasonCode::CustomerEmailInvalid => "customer_email_invalid",
+            ReasonCode::CustomerEmailTooLong => "customer_email_too_long",
         }
     }
 
-    pub const ALL: [ReasonCode; 20] = [
+    pub const ALL: [ReasonCode; 22] = [
         ReasonCode::MalformedJson,
         ReasonCode::NotAnObject,
         ReasonCode::MissingField,
@@ -220,6 +249,8 @@ impl ReasonCode {
         ReasonCode::UnitPriceNegative,
         ReasonCode::TotalOverflow,
         ReasonCode::TotalMismatch,
+        ReasonCode::CustomerEmailInvalid,
+        ReasonCode::CustomerEmailTooLong,
     ];
 
     /// The code named `s`, if it is one.

@@ -57,6 +57,7 @@ pub struct OrderBuilder {
     currency: Option<String>,
     items: Option<Vec<LineItem>>,
     total_minor: Option<i64>,
+    customer_email: Option<String>,
 }
 
 impl OrderBuilder {
@@ -105,6 +106,12 @@ impl OrderBuilder {
         self
     }
 
+    /// Default: none (the field is optional).
+    pub fn customer_email(mut self, customer_email: impl Into<String>) -> Self {
+        self.customer_email = Some(customer_email.into());
+        self
+    }
+
     pub fn build(self) -> Order {
         let items = self.items.unwrap_or_else(sample_items);
         let total_minor = self
@@ -118,6 +125,7 @@ impl OrderBuilder {
             currency: self.currency.unwrap_or_else(|| SAMPLE_CURRENCY.to_owned()),
             items,
             total_minor,
+            customer_email: self.customer_email,
         }
     }
 }

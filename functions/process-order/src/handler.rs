@@ -1,22 +1,42 @@
 //! What process-order does with one batch of orders-queue messages, independent of AWS: the
-//! table goes through [`OrderStore`], so the decisions are unit-tested with an in-memory fake.
+//! table goes through [`OrderStore`] and the bus through [`StatusEvents`], so the decisions are
+//! unit-tested with in-memory fakes.
+//!
+//! Each order moves to PROCESSED with one conditional write (from no record, RECEIVED or
+//! VALIDATED; see `order_domain::lifecycle`), writing every order field when there was no
+//! record, and its `OrderStatusChanged` event is published after the write.
 
 use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use order_domain::dynamodb::Insert;
-use order_domain::item::OrderRecord;
+use order_domain::item::{OrderRecord, Status};
+use order_domain::lifecycle::{classify_refusal, Refusal, TransitionOutcome};
+use order_domain::OrderStatusChanged;
 
 /// The orders table as process-order uses it.
 pub trait OrderStore {
-    /// Stores `record` unless a record with its order id exists (never overwriting one).
-    async fn insert_if_absent(&self, record: &OrderRecord) -> Result<Insert, StoreError>;
+    /// The conditional PROCESSED transition of `candidate` (never overwriting another order or
+    /// moving an order back).
+    async fn transition(&self, candidate: &OrderRecord) -> Result<TransitionOutcome, StoreError>;
+    /// Records that `status`'s `OrderStatusChanged` event is published.
+    async fn settle(&self, order_id: &str, status: Status) -> Result<(), StoreError>;
+}
+
+/// The pipeline's bus as process-order uses it.
+pub trait StatusEvents {
+    /// Publishes `OrderStatusChanged`; any failed entry is an error.
+    async fn publish_status(&self, change: &OrderStatusChanged) -> Result<(), PublishError>;
 }
 
 /// A failed table write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("DynamoDB PutItem failed: {0}")]
+#[error("DynamoDB UpdateItem failed: {0}")]
 pub struct StoreError(pub String);
+
+/// A failed publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("EventBridge PutEvents failed: {0}")]
+pub struct PublishError(pub String);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -38,23 +58,35 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
+    /// The order moved to PROCESSED and its event is published.
     Stored,
-    /// An earlier delivery already stored this order; nothing was written.
+    /// An earlier delivery already made the order PROCESSED and published its event;
+    /// nothing was written or published.
     Duplicate,
+    /// An earlier delivery made the order PROCESSED but failed to publish its event; this one
+    /// published it (nothing written but the settle mark).
+    Republished,
+    /// The order is already REJECTED (final): nothing written or published.
+    Superseded,
     /// The body is not a valid order: redelivered up to maxReceiveCount, then dead-lettered.
     Poison,
-    /// The order id is already taken by a different order or outcome; it is not overwritten,
-    /// and the message is failed so it ends in the DLQ for an operator to see.
+    /// The order id is already taken by a different order; it is not overwritten, and the
+    /// message is failed so it ends in the DLQ for an operator to see.
     Conflict,
     /// The write failed; redelivery retries it.
     StoreFailed,
+    /// The order is PROCESSED but its event could not be published; redelivery publishes it.
+    PublishFailed,
 }
 
 impl Disposition {
     fn is_failure(&self) -> bool {
         matches!(
             self,
-            Disposition::Poison | Disposition::Conflict | Disposition::StoreFailed
+            Disposition::Poison
+                | Disposition::Conflict
+                | Disposition::StoreFailed
+                | Disposition::PublishFailed
         )
     }
 }
@@ -64,13 +96,17 @@ impl Disposition {
 pub async fn handle(
     event: SqsEvent,
     store: &impl OrderStore,
+    bus: &impl StatusEvents,
     now: SystemTime,
     ttl_days: Option<u32>,
 ) -> Result<SqsBatchResponse, HandlerError> {
     let mut failures = Vec::new();
     let mut unidentified = 0;
     for message in &event.records {
-        if process(message, store, now, ttl_days).await.is_failure() {
+        if process(message, store, bus, now, ttl_days)
+            .await
+            .is_failure()
+        {
             match &message.message_id {
                 Some(id) => {
                     let mut failure = BatchItemFailure::default();
@@ -97,6 +133,7 @@ pub async fn handle(
 pub async fn process(
     message: &SqsMessage,
     store: &impl OrderStore,
+    bus: &impl StatusEvents,
     now: SystemTime,
     ttl_days: Option<u32>,
 ) -> Disposition {
@@ -120,43 +157,75 @@ pub async fn process(
             return Disposition::Poison;
         }
     };
-    let record = OrderRecord::processed(&order, message_id, now, ttl_days);
-    match store.insert_if_absent(&record).await {
-        Ok(Insert::Stored) => {
+    let candidate = OrderRecord::processed(&order, message_id, now, ttl_days);
+    let (change, success) = match store.transition(&candidate).await {
+        Ok(TransitionOutcome::Applied {
+            old_status,
+            old_customer_id,
+        }) => {
             tracing::info!(
                 message_id,
                 order_id = order.order_id(),
+                old_status = old_status.map(Status::as_str),
                 total_minor = order.total_minor,
                 currency = %order.currency,
                 "order stored as PROCESSED"
             );
-            Disposition::Stored
+            (
+                OrderStatusChanged::for_transition(&candidate, old_status, old_customer_id),
+                Disposition::Stored,
+            )
         }
-        Ok(Insert::AlreadyExists { existing }) => match existing {
-            Some(existing) if !existing.same_order_as(&record) => {
-                tracing::error!(
-                    message_id,
-                    order_id = order.order_id(),
-                    existing_status = existing.status.as_str(),
-                    existing_message_id = existing.message_id.as_deref(),
-                    existing_event_id = existing.event_id.as_deref(),
-                    "the order id is already recorded for a different order or outcome; not overwriting it, failing the message so it ends in the dead-letter queue"
-                );
-                Disposition::Conflict
+        Ok(TransitionOutcome::Refused { current }) => {
+            match classify_refusal(&candidate, current.as_deref()) {
+                Refusal::AlreadyInTarget {
+                    replay: Some(change),
+                } => {
+                    tracing::info!(
+                        message_id,
+                        order_id = order.order_id(),
+                        receive_count,
+                        "the order is already PROCESSED but its event is not known to be published; publishing it again"
+                    );
+                    (change, Disposition::Republished)
+                }
+                Refusal::AlreadyInTarget { replay: None } | Refusal::Unknown => {
+                    // Without the old item (not returned) the failed condition still proves the
+                    // order cannot move to PROCESSED, which is what redelivery of this very
+                    // message produces.
+                    tracing::info!(
+                        message_id,
+                        order_id = order.order_id(),
+                        receive_count,
+                        stored_by_message_id =
+                            current.as_ref().and_then(|c| c.message_id.as_deref()),
+                        "duplicate delivery: the order is already stored; nothing written"
+                    );
+                    return Disposition::Duplicate;
+                }
+                Refusal::Superseded { current: status } => {
+                    tracing::warn!(
+                        message_id,
+                        order_id = order.order_id(),
+                        current_status = %status,
+                        "the order is already in a final status; not moving it"
+                    );
+                    return Disposition::Superseded;
+                }
+                Refusal::Conflict { current: status } => {
+                    let existing = current.as_deref();
+                    tracing::error!(
+                        message_id,
+                        order_id = order.order_id(),
+                        existing_status = %status,
+                        existing_message_id = existing.and_then(|e| e.message_id.as_deref()),
+                        existing_event_id = existing.and_then(|e| e.event_id.as_deref()),
+                        "the order id is already recorded for a different order; not overwriting it, failing the message so it ends in the dead-letter queue"
+                    );
+                    return Disposition::Conflict;
+                }
             }
-            // Without the old item (not returned) the conditional failure still proves the id
-            // is stored, which is what redelivery of this very message produces.
-            existing => {
-                tracing::info!(
-                    message_id,
-                    order_id = order.order_id(),
-                    receive_count,
-                    stored_by_message_id = existing.as_ref().and_then(|e| e.message_id.as_deref()),
-                    "duplicate delivery: the order is already stored; nothing written"
-                );
-                Disposition::Duplicate
-            }
-        },
+        }
         Err(err) => {
             tracing::error!(
                 message_id,
@@ -165,26 +234,47 @@ pub async fn process(
                 error = %err,
                 "could not store the order; reporting the message as failed so it is redelivered"
             );
-            Disposition::StoreFailed
+            return Disposition::StoreFailed;
         }
+    };
+    if let Err(err) = bus.publish_status(&change).await {
+        tracing::error!(
+            message_id,
+            order_id = order.order_id(),
+            receive_count,
+            error = %err,
+            "could not publish OrderStatusChanged; reporting the message as failed so its redelivery publishes it"
+        );
+        return Disposition::PublishFailed;
     }
+    // Bookkeeping only: if it fails, a later redelivery publishes the event once more.
+    if let Err(err) = store.settle(&change.order_id, Status::Processed).await {
+        tracing::warn!(
+            message_id,
+            order_id = order.order_id(),
+            error = %err,
+            "could not mark the PROCESSED event as published; a redelivery would publish it again"
+        );
+    }
+    success
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use order_domain::item::Status;
+    use order_domain::memory::MemoryTable;
     use order_domain::sample;
     use serde_json::json;
-    use std::collections::{HashMap, HashSet};
+    use std::collections::HashSet;
     use std::sync::Mutex;
     use std::time::{Duration, UNIX_EPOCH};
 
     /// In-memory table. Writes for order ids in `failing` fail; `return_old` mimics
-    /// ReturnValuesOnConditionCheckFailure=ALL_OLD being honoured.
+    /// ReturnValuesOnConditionCheckFailure=ALL_OLD being honoured. `stores` counts the
+    /// transitions written (settle marks are not order writes).
     struct FakeTable {
-        items: Mutex<HashMap<String, OrderRecord>>,
-        writes: Mutex<usize>,
+        table: MemoryTable,
+        stores: Mutex<usize>,
         failing: HashSet<String>,
         return_old: bool,
     }
@@ -192,28 +282,69 @@ mod tests {
     impl FakeTable {
         fn new() -> Self {
             FakeTable {
-                items: Mutex::new(HashMap::new()),
-                writes: Mutex::new(0),
+                table: MemoryTable::new(),
+                stores: Mutex::new(0),
                 failing: HashSet::new(),
                 return_old: true,
             }
         }
+
+        fn get(&self, order_id: &str) -> OrderRecord {
+            self.table.get(order_id).expect("stored record")
+        }
+
+        fn stores(&self) -> usize {
+            *self.stores.lock().unwrap()
+        }
     }
 
     impl OrderStore for FakeTable {
-        async fn insert_if_absent(&self, record: &OrderRecord) -> Result<Insert, StoreError> {
-            if self.failing.contains(&record.order_id) {
+        async fn transition(
+            &self,
+            candidate: &OrderRecord,
+        ) -> Result<TransitionOutcome, StoreError> {
+            if self.failing.contains(&candidate.order_id) {
                 return Err(StoreError("ProvisionedThroughputExceededException".into()));
             }
-            let mut items = self.items.lock().unwrap();
-            if let Some(existing) = items.get(&record.order_id) {
-                return Ok(Insert::AlreadyExists {
-                    existing: self.return_old.then(|| Box::new(existing.clone())),
-                });
+            Ok(match self.table.transition(candidate) {
+                applied @ TransitionOutcome::Applied { .. } => {
+                    *self.stores.lock().unwrap() += 1;
+                    applied
+                }
+                TransitionOutcome::Refused { current } => TransitionOutcome::Refused {
+                    current: current.filter(|_| self.return_old),
+                },
+            })
+        }
+
+        async fn settle(&self, order_id: &str, status: Status) -> Result<(), StoreError> {
+            self.table.settle(order_id, status);
+            Ok(())
+        }
+    }
+
+    /// In-memory bus; publishes fail while `failing` is set.
+    #[derive(Default)]
+    struct FakeBus {
+        events: Mutex<Vec<OrderStatusChanged>>,
+        failing: Mutex<bool>,
+    }
+
+    impl FakeBus {
+        fn events(&self) -> Vec<OrderStatusChanged> {
+            self.events.lock().unwrap().clone()
+        }
+    }
+
+    impl StatusEvents for FakeBus {
+        async fn publish_status(&self, change: &OrderStatusChanged) -> Result<(), PublishError> {
+            if *self.failing.lock().unwrap() {
+                return Err(PublishError(
+                    "1 of 1 entries failed: InternalFailure".into(),
+                ));
             }
-            *self.writes.lock().unwrap() += 1;
-            items.insert(record.order_id.clone(), record.clone());
-            Ok(Insert::Stored)
+            self.events.lock().unwrap().push(change.clone());
+            Ok(())
         }
     }
 
@@ -251,25 +382,81 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000)
     }
 
+    fn valid(order_id: &str) -> order_domain::ValidOrder {
+        order_domain::validate(&sample::valid_order(Some(order_id.into()))).unwrap()
+    }
+
+    fn statuses(record: &OrderRecord) -> Vec<Status> {
+        record.status_history.iter().map(|e| e.status).collect()
+    }
+
     #[tokio::test]
     async fn valid_order_is_stored_once_as_processed() {
         let table = FakeTable::new();
+        let bus = FakeBus::default();
         let response = handle(
             batch(vec![message("m-1", &order_body("ord-1"))]),
             &table,
+            &bus,
             now(),
             None,
         )
         .await
         .unwrap();
         assert!(response.batch_item_failures.is_empty());
-        let items = table.items.lock().unwrap();
-        let stored = &items["ord-1"];
+        let stored = table.get("ord-1");
         assert_eq!(stored.status, Status::Processed);
         assert_eq!(stored.message_id.as_deref(), Some("m-1"));
         assert_eq!(stored.received_at, "2023-11-14T22:13:20.000Z");
         assert_eq!(stored.total_minor, Some(2999));
-        assert_eq!(*table.writes.lock().unwrap(), 1);
+        assert_eq!(stored.items, Some(sample::sample_items()));
+        assert_eq!(statuses(&stored), [Status::Processed]);
+        assert_eq!(stored.settled, [Status::Processed]);
+        assert_eq!(table.stores(), 1);
+        assert_eq!(
+            bus.events(),
+            [OrderStatusChanged {
+                order_id: "ord-1".into(),
+                old_status: None,
+                new_status: Status::Processed,
+                at: "2023-11-14T22:13:20.000Z".into(),
+                reasons: vec![],
+                customer_id: Some(sample::SAMPLE_CUSTOMER_ID.into()),
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn received_and_validated_orders_move_to_processed() {
+        for from in [Status::Received, Status::Validated] {
+            let table = FakeTable::new();
+            let bus = FakeBus::default();
+            let order = valid("ord-v");
+            let earlier = now() - Duration::from_secs(1);
+            let first = match from {
+                Status::Received => OrderRecord::received(&order, "h", earlier, None),
+                _ => OrderRecord::validated(&order, Some("ev".into()), earlier, None),
+            };
+            table.table.transition(&first);
+            let response = handle(
+                batch(vec![message("m-1", &order_body("ord-v"))]),
+                &table,
+                &bus,
+                now(),
+                None,
+            )
+            .await
+            .unwrap();
+            assert!(response.batch_item_failures.is_empty());
+            let stored = table.get("ord-v");
+            assert_eq!(statuses(&stored), [from, Status::Processed], "{from}");
+            assert_eq!(stored.received_at, "2023-11-14T22:13:19.000Z");
+            assert_eq!(stored.message_id.as_deref(), Some("m-1"));
+            let events = bus.events();
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].old_status, Some(from));
+            assert_eq!(events[0].at, "2023-11-14T22:13:20.000Z");
+        }
     }
 
     #[tokio::test]
@@ -277,20 +464,36 @@ mod tests {
         for return_old in [true, false] {
             let mut table = FakeTable::new();
             table.return_old = return_old;
+            let bus = FakeBus::default();
             let body = order_body("ord-dup");
-            handle(batch(vec![message("m-1", &body)]), &table, now(), None)
-                .await
-                .unwrap();
+            handle(
+                batch(vec![message("m-1", &body)]),
+                &table,
+                &bus,
+                now(),
+                None,
+            )
+            .await
+            .unwrap();
+            let writes = table.table.writes();
             // SQS redelivers the same message (at-least-once), e.g. after a timeout.
             let later = now() + Duration::from_secs(60);
-            let response = handle(batch(vec![message("m-1", &body)]), &table, later, Some(1))
-                .await
-                .unwrap();
+            let response = handle(
+                batch(vec![message("m-1", &body)]),
+                &table,
+                &bus,
+                later,
+                Some(1),
+            )
+            .await
+            .unwrap();
             assert!(response.batch_item_failures.is_empty());
-            assert_eq!(*table.writes.lock().unwrap(), 1);
-            let items = table.items.lock().unwrap();
-            assert_eq!(items["ord-dup"].received_at, "2023-11-14T22:13:20.000Z");
-            assert_eq!(items["ord-dup"].expires_at, None);
+            assert_eq!(table.stores(), 1);
+            assert_eq!(table.table.writes(), writes);
+            assert_eq!(bus.events().len(), 1, "no duplicate event");
+            let stored = table.get("ord-dup");
+            assert_eq!(stored.received_at, "2023-11-14T22:13:20.000Z");
+            assert_eq!(stored.expires_at, None);
         }
     }
 
@@ -298,31 +501,118 @@ mod tests {
     async fn same_order_sent_twice_is_a_duplicate_too() {
         // validate-order may queue one event twice (EventBridge delivers at least once).
         let table = FakeTable::new();
+        let bus = FakeBus::default();
         let body = order_body("ord-twice");
         let response = handle(
             batch(vec![message("m-1", &body), message("m-2", &body)]),
             &table,
+            &bus,
             now(),
             None,
         )
         .await
         .unwrap();
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(*table.writes.lock().unwrap(), 1);
+        assert_eq!(table.stores(), 1);
+        assert_eq!(table.get("ord-twice").message_id.as_deref(), Some("m-1"));
+        assert_eq!(bus.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_fails_the_message_and_its_redelivery_publishes_it() {
+        let table = FakeTable::new();
+        let bus = FakeBus::default();
+        *bus.failing.lock().unwrap() = true;
+        let body = order_body("ord-pub");
+        let response = handle(
+            batch(vec![message("m-1", &body)]),
+            &table,
+            &bus,
+            now(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(failed_ids(&response), ["m-1"]);
+        assert_eq!(table.get("ord-pub").status, Status::Processed);
+        assert!(table.get("ord-pub").settled.is_empty());
+        // The redelivery: no second write, the same event (same `at`, from the stored history).
+        *bus.failing.lock().unwrap() = false;
+        let later = now() + Duration::from_secs(30);
+        let response = handle(
+            batch(vec![message("m-1", &body)]),
+            &table,
+            &bus,
+            later,
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(table.stores(), 1);
+        let events = bus.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].at, "2023-11-14T22:13:20.000Z");
+        assert_eq!(events[0].old_status, None);
+        assert_eq!(table.get("ord-pub").settled, [Status::Processed]);
         assert_eq!(
-            table.items.lock().unwrap()["ord-twice"]
-                .message_id
-                .as_deref(),
-            Some("m-1")
+            process(
+                &serde_json::from_value(message("m-1", &body)).unwrap(),
+                &table,
+                &bus,
+                later,
+                None
+            )
+            .await,
+            Disposition::Duplicate
         );
+    }
+
+    #[tokio::test]
+    async fn a_rejected_order_is_never_moved_to_processed() {
+        let table = FakeTable::new();
+        let bus = FakeBus::default();
+        let order = valid("ord-rej");
+        table
+            .table
+            .transition(&OrderRecord::received(&order, "h", now(), None));
+        let raw = serde_json::to_value(order.order()).unwrap();
+        let rejected = OrderRecord::rejected(
+            &raw,
+            vec![order_domain::Reason::new(
+                order_domain::ReasonCode::TotalMismatch,
+                "m",
+            )],
+            None,
+            now(),
+            None,
+        )
+        .unwrap();
+        table.table.transition(&rejected);
+        let before = table.get("ord-rej");
+        let writes = table.table.writes();
+        let disposition = process(
+            &serde_json::from_value(message("m-1", &order_body("ord-rej"))).unwrap(),
+            &table,
+            &bus,
+            now(),
+            None,
+        )
+        .await;
+        assert_eq!(disposition, Disposition::Superseded);
+        assert_eq!(table.get("ord-rej"), before);
+        assert_eq!(table.table.writes(), writes);
+        assert!(bus.events().is_empty());
     }
 
     #[tokio::test]
     async fn a_different_order_under_a_taken_id_is_a_failure_not_an_overwrite() {
         let table = FakeTable::new();
+        let bus = FakeBus::default();
         handle(
             batch(vec![message("m-1", &order_body("ord-c"))]),
             &table,
+            &bus,
             now(),
             None,
         )
@@ -338,21 +628,39 @@ mod tests {
                 &serde_json::to_string(&other).unwrap(),
             )]),
             &table,
+            &bus,
             now(),
             None,
         )
         .await
         .unwrap();
         assert_eq!(failed_ids(&response), ["m-2"]);
-        assert_eq!(
-            table.items.lock().unwrap()["ord-c"].message_id.as_deref(),
-            Some("m-1")
-        );
+        assert_eq!(table.get("ord-c").message_id.as_deref(), Some("m-1"));
+        assert_eq!(bus.events().len(), 1);
+        // The same for a RECEIVED record of a different order.
+        let received = OrderRecord::received(&valid("ord-c2"), "h", now(), None);
+        table.table.transition(&received);
+        let different = sample::OrderBuilder::new()
+            .order_id("ord-c2")
+            .item("OTHER", 1, 1)
+            .build();
+        let disposition = process(
+            &serde_json::from_value(message("m-3", &serde_json::to_string(&different).unwrap()))
+                .unwrap(),
+            &table,
+            &bus,
+            now(),
+            None,
+        )
+        .await;
+        assert_eq!(disposition, Disposition::Conflict);
+        assert_eq!(table.get("ord-c2"), received);
     }
 
     #[tokio::test]
     async fn poison_messages_are_reported_and_not_stored() {
         let table = FakeTable::new();
+        let bus = FakeBus::default();
         let invalid = serde_json::to_string(&sample::invalid_order()).unwrap();
         let response = handle(
             batch(vec![
@@ -361,19 +669,22 @@ mod tests {
                 message("m-array", "[]"),
             ]),
             &table,
+            &bus,
             now(),
             None,
         )
         .await
         .unwrap();
         assert_eq!(failed_ids(&response), ["m-garbage", "m-invalid", "m-array"]);
-        assert!(table.items.lock().unwrap().is_empty());
+        assert!(table.table.is_empty());
+        assert!(bus.events().is_empty());
     }
 
     #[tokio::test]
     async fn mixed_batch_reports_only_the_bad_messages() {
         let mut table = FakeTable::new();
         table.failing.insert("ord-throttled".into());
+        let bus = FakeBus::default();
         let response = handle(
             batch(vec![
                 message("m-1", &order_body("ord-a")),
@@ -382,25 +693,28 @@ mod tests {
                 message("m-4", &order_body("ord-throttled")),
             ]),
             &table,
+            &bus,
             now(),
             None,
         )
         .await
         .unwrap();
         assert_eq!(failed_ids(&response), ["m-2", "m-4"]);
-        let items = table.items.lock().unwrap();
-        assert_eq!(items.len(), 2);
-        assert!(items.contains_key("ord-a") && items.contains_key("ord-b"));
+        assert_eq!(table.table.len(), 2);
+        assert!(table.table.get("ord-a").is_some() && table.table.get("ord-b").is_some());
+        assert_eq!(bus.events().len(), 2);
     }
 
     #[tokio::test]
     async fn a_failure_without_message_id_fails_the_invocation() {
         let table = FakeTable::new();
+        let bus = FakeBus::default();
         let mut no_id = message("x", "garbage");
         no_id.as_object_mut().unwrap().remove("messageId");
         let err = handle(
             batch(vec![message("m-1", &order_body("ord-n")), no_id]),
             &table,
+            &bus,
             now(),
             None,
         )
@@ -408,18 +722,21 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, HandlerError::UnidentifiedFailures(1)));
         // The good message was still stored; its redelivery will be a duplicate.
-        assert!(table.items.lock().unwrap().contains_key("ord-n"));
+        assert!(table.table.get("ord-n").is_some());
     }
 
     #[tokio::test]
     async fn empty_batch_and_response_shape() {
         let table = FakeTable::new();
-        let response = handle(batch(vec![]), &table, now(), None).await.unwrap();
+        let bus = FakeBus::default();
+        let response = handle(batch(vec![]), &table, &bus, now(), None)
+            .await
+            .unwrap();
         assert_eq!(
             serde_json::to_value(&response).unwrap(),
             json!({"batchItemFailures": []})
         );
-        let response = handle(batch(vec![message("m-9", "")]), &table, now(), None)
+        let response = handle(batch(vec![message("m-9", "")]), &table, &bus, now(), None)
             .await
             .unwrap();
         assert_eq!(
@@ -431,16 +748,18 @@ mod tests {
     #[tokio::test]
     async fn ttl_sets_expiry() {
         let table = FakeTable::new();
+        let bus = FakeBus::default();
         handle(
             batch(vec![message("m-1", &order_body("ord-t"))]),
             &table,
+            &bus,
             now(),
             Some(10),
         )
         .await
         .unwrap();
         assert_eq!(
-            table.items.lock().unwrap()["ord-t"].expires_at,
+            table.get("ord-t").expires_at,
             Some(1_700_000_000 + 10 * 86_400)
         );
     }

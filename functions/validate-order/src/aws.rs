@@ -1,11 +1,11 @@
 //! [`Effects`] on the real services.
 
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use order_domain::dynamodb::{describe_sdk_error, insert_if_absent, Insert};
-use order_domain::item::OrderRecord;
+use order_domain::dynamodb::describe_sdk_error;
+use order_domain::item::{OrderRecord, Status};
+use order_domain::lifecycle::TransitionOutcome;
 use order_domain::{
-    OrderRejected, ValidOrder, ORDER_ID_MESSAGE_ATTRIBUTE, ORDER_REJECTED, REJECTED_SOURCE,
+    BusEvent, OrderRejected, OrderStatusChanged, ValidOrder, ORDER_ID_MESSAGE_ATTRIBUTE,
 };
 
 use crate::handler::{EffectError, Effects};
@@ -45,6 +45,17 @@ pub struct AwsEffects {
     pub config: Config,
 }
 
+impl AwsEffects {
+    async fn publish(&self, event: BusEvent) -> Result<(), EffectError> {
+        order_domain::eventbridge::publish(&self.events, &self.config.event_bus_name, &[event])
+            .await
+            .map_err(|err| EffectError {
+                operation: "EventBridge PutEvents",
+                message: err.0,
+            })
+    }
+}
+
 impl Effects for AwsEffects {
     async fn enqueue(&self, order: &ValidOrder) -> Result<String, EffectError> {
         const OPERATION: &str = "SQS SendMessage";
@@ -71,57 +82,30 @@ impl Effects for AwsEffects {
         Ok(sent.message_id().unwrap_or_default().to_owned())
     }
 
-    async fn record_rejection(&self, record: &OrderRecord) -> Result<Insert, EffectError> {
-        insert_if_absent(&self.dynamodb, &self.config.table_name, record)
+    async fn transition(&self, candidate: &OrderRecord) -> Result<TransitionOutcome, EffectError> {
+        order_domain::dynamodb::transition(&self.dynamodb, &self.config.table_name, candidate)
             .await
             .map_err(|err| EffectError {
-                operation: "DynamoDB PutItem",
+                operation: "DynamoDB UpdateItem",
                 message: describe_sdk_error(&err),
             })
     }
 
-    async fn publish_rejection(&self, rejection: &OrderRejected) -> Result<(), EffectError> {
-        const OPERATION: &str = "EventBridge PutEvents";
-        let detail = serde_json::to_string(rejection).map_err(|err| EffectError {
-            operation: OPERATION,
-            message: format!("could not serialize the OrderRejected detail: {err}"),
-        })?;
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&self.config.event_bus_name)
-            .source(REJECTED_SOURCE)
-            .detail_type(ORDER_REJECTED)
-            .detail(detail)
-            .build();
-        let output = self
-            .events
-            .put_events()
-            .entries(entry)
-            .send()
+    async fn settle(&self, order_id: &str, status: Status) -> Result<(), EffectError> {
+        order_domain::dynamodb::settle(&self.dynamodb, &self.config.table_name, order_id, status)
             .await
+            .map(|_| ())
             .map_err(|err| EffectError {
-                operation: OPERATION,
+                operation: "DynamoDB UpdateItem",
                 message: describe_sdk_error(&err),
-            })?;
-        // PutEvents succeeds as a call even when entries fail; each entry carries its own
-        // outcome.
-        let failed_entry = output.entries().iter().find(|e| e.error_code().is_some());
-        if output.failed_entry_count() > 0 || failed_entry.is_some() {
-            let (code, message) = failed_entry
-                .map(|e| {
-                    (
-                        e.error_code().unwrap_or("unknown"),
-                        e.error_message().unwrap_or(""),
-                    )
-                })
-                .unwrap_or(("unknown", "no entry reported the error"));
-            return Err(EffectError {
-                operation: OPERATION,
-                message: format!(
-                    "{} of 1 entries failed: {code}: {message}",
-                    output.failed_entry_count()
-                ),
-            });
-        }
-        Ok(())
+            })
+    }
+
+    async fn publish_status(&self, change: &OrderStatusChanged) -> Result<(), EffectError> {
+        self.publish(BusEvent::StatusChanged(change.clone())).await
+    }
+
+    async fn publish_rejection(&self, rejection: &OrderRejected) -> Result<(), EffectError> {
+        self.publish(BusEvent::Rejected(rejection.clone())).await
     }
 }

@@ -1,12 +1,16 @@
 //! What validate-order does with one `OrderPlaced` event, independent of AWS: the calls it
 //! makes go through [`Effects`], so the decisions are unit-tested with an in-memory fake.
+//!
+//! A valid order moves to VALIDATED, an invalid one to REJECTED, each with one conditional
+//! write (see `order_domain::lifecycle`) followed by its `OrderStatusChanged` event; then the
+//! order is queued (valid) or announced as `OrderRejected` (invalid), as before the lifecycle.
 
 use std::time::SystemTime;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use order_domain::dynamodb::Insert;
-use order_domain::item::OrderRecord;
-use order_domain::{OrderRejected, Reason, ValidOrder, ORDER_PLACED, SOURCE};
+use order_domain::item::{OrderRecord, Status};
+use order_domain::lifecycle::{classify_refusal, Refusal, TransitionOutcome};
+use order_domain::{OrderRejected, OrderStatusChanged, Reason, ValidOrder, ORDER_PLACED, SOURCE};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -15,8 +19,13 @@ use serde_json::Value;
 pub trait Effects {
     /// Sends a valid order to the orders queue; returns the SQS message id.
     async fn enqueue(&self, order: &ValidOrder) -> Result<String, EffectError>;
-    /// Stores a REJECTED record unless a record with its order id exists.
-    async fn record_rejection(&self, record: &OrderRecord) -> Result<Insert, EffectError>;
+    /// The conditional transition write of `candidate` (VALIDATED or REJECTED).
+    async fn transition(&self, candidate: &OrderRecord) -> Result<TransitionOutcome, EffectError>;
+    /// Records that `status`'s `OrderStatusChanged` event (and, for REJECTED, the
+    /// `OrderRejected` event) is published.
+    async fn settle(&self, order_id: &str, status: Status) -> Result<(), EffectError>;
+    /// Publishes `OrderStatusChanged` on the pipeline's bus.
+    async fn publish_status(&self, change: &OrderStatusChanged) -> Result<(), EffectError>;
     /// Publishes `OrderRejected` on the pipeline's bus.
     async fn publish_rejection(&self, rejection: &OrderRejected) -> Result<(), EffectError>;
 }
@@ -77,17 +86,142 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionRecord {
+    /// The order moved to REJECTED (a new record, or a RECEIVED/VALIDATED one).
     Stored,
-    /// A record with this order id existed (an earlier attempt, or a different order that
-    /// took the id first); it was not overwritten.
+    /// A record with this order id existed and could not move to REJECTED (an earlier
+    /// attempt already rejected it, or it is PROCESSED); it was not overwritten.
     AlreadyRecorded,
     /// The order id is not usable as a key, so only the event carries the rejection.
     NoUsableOrderId,
 }
 
-/// Handles one `OrderPlaced` event: a valid order goes to the queue; an invalid one is recorded
-/// as REJECTED and announced as `OrderRejected` (a handled outcome, so `Ok`). Any failed call
-/// is an `Err`, making Lambda retry the whole event; every step is safe to repeat.
+/// What to publish after a transition attempt: the status event of a transition just made or
+/// made by an earlier attempt whose publish failed; `None` when there is nothing to announce.
+struct AfterTransition {
+    announce: Option<OrderStatusChanged>,
+    /// The refusal, when the write was refused.
+    refusal: Option<Refusal>,
+}
+
+/// Writes `candidate`'s transition and works out what to announce.
+async fn transition(
+    candidate: &OrderRecord,
+    event_id: Option<&str>,
+    effects: &impl Effects,
+) -> Result<AfterTransition, EffectError> {
+    let outcome = effects.transition(candidate).await.inspect_err(|err| {
+        tracing::error!(
+            event_id,
+            order_id = %candidate.order_id,
+            status = %candidate.status,
+            error = %err,
+            "could not record the status; failing so Lambda retries the event"
+        );
+    })?;
+    Ok(match outcome {
+        TransitionOutcome::Applied {
+            old_status,
+            old_customer_id,
+        } => {
+            tracing::info!(
+                event_id,
+                order_id = %candidate.order_id,
+                old_status = old_status.map(Status::as_str),
+                new_status = %candidate.status,
+                "status recorded"
+            );
+            AfterTransition {
+                announce: Some(OrderStatusChanged::for_transition(
+                    candidate,
+                    old_status,
+                    old_customer_id,
+                )),
+                refusal: None,
+            }
+        }
+        TransitionOutcome::Refused { current } => {
+            let refusal = classify_refusal(candidate, current.as_deref());
+            let announce = match &refusal {
+                Refusal::AlreadyInTarget { replay } => {
+                    tracing::info!(
+                        event_id,
+                        order_id = %candidate.order_id,
+                        status = %candidate.status,
+                        republish = replay.is_some(),
+                        "the order already has this status (a retry or redelivery); nothing written"
+                    );
+                    replay.clone()
+                }
+                Refusal::Superseded { current } => {
+                    tracing::info!(
+                        event_id,
+                        order_id = %candidate.order_id,
+                        current_status = %current,
+                        status = %candidate.status,
+                        "the order is already past this status (a late or redelivered event); not moving it back"
+                    );
+                    None
+                }
+                Refusal::Conflict { current } => {
+                    tracing::error!(
+                        event_id,
+                        order_id = %candidate.order_id,
+                        current_status = %current,
+                        "the order id is recorded for a different order; its record is left untouched"
+                    );
+                    None
+                }
+                Refusal::Unknown => {
+                    tracing::warn!(
+                        event_id,
+                        order_id = %candidate.order_id,
+                        status = %candidate.status,
+                        "the status write was refused and the stored record was not returned; nothing written"
+                    );
+                    None
+                }
+            };
+            AfterTransition {
+                announce,
+                refusal: Some(refusal),
+            }
+        }
+    })
+}
+
+async fn publish_status(
+    change: &OrderStatusChanged,
+    event_id: Option<&str>,
+    effects: &impl Effects,
+) -> Result<(), EffectError> {
+    effects.publish_status(change).await.inspect_err(|err| {
+        tracing::error!(
+            event_id,
+            order_id = %change.order_id,
+            new_status = %change.new_status,
+            error = %err,
+            "could not publish OrderStatusChanged; failing so Lambda retries the event (the retry publishes it again)"
+        );
+    })
+}
+
+/// Settling is bookkeeping: when it fails, a later redelivery publishes the event once more
+/// (consumers dedupe), which is no reason to fail an invocation whose work is done.
+async fn settle(change: &OrderStatusChanged, effects: &impl Effects) {
+    if let Err(err) = effects.settle(&change.order_id, change.new_status).await {
+        tracing::warn!(
+            order_id = %change.order_id,
+            status = %change.new_status,
+            error = %err,
+            "could not mark the status event as published; a redelivery would publish it again"
+        );
+    }
+}
+
+/// Handles one `OrderPlaced` event: a valid order is recorded as VALIDATED and queued; an
+/// invalid one is recorded as REJECTED and announced as `OrderRejected` (a handled outcome,
+/// so `Ok`). Any failed call is an `Err`, making Lambda retry the whole event; every step is
+/// safe to repeat.
 pub async fn handle(
     event: EventBridgeEvent<Value>,
     effects: &impl Effects,
@@ -108,30 +242,49 @@ pub async fn handle(
     }
     let event_id = event.id;
     match order_domain::validate_json(&event.detail) {
-        Ok(order) => {
-            let message_id = effects.enqueue(&order).await.inspect_err(|err| {
-                tracing::error!(
-                    event_id = event_id.as_deref(),
-                    order_id = order.order_id(),
-                    error = %err,
-                    "could not queue the order; failing so Lambda retries the event"
-                );
-            })?;
-            tracing::info!(
-                event_id = event_id.as_deref(),
-                order_id = order.order_id(),
-                message_id = %message_id,
-                total_minor = order.total_minor,
-                currency = %order.currency,
-                "order accepted and queued"
-            );
-            Ok(Outcome::Accepted {
-                order_id: order.order_id().to_owned(),
-                message_id,
-            })
-        }
+        Ok(order) => accept(order, event_id, effects, now, ttl_days).await,
         Err(reasons) => reject(event.detail, reasons, event_id, effects, now, ttl_days).await,
     }
+}
+
+async fn accept(
+    order: ValidOrder,
+    event_id: Option<String>,
+    effects: &impl Effects,
+    now: SystemTime,
+    ttl_days: Option<u32>,
+) -> Result<Outcome, HandlerError> {
+    let event_id_ref = event_id.as_deref();
+    let candidate = OrderRecord::validated(&order, event_id.clone(), now, ttl_days);
+    // The status first, so it precedes anything process-order records; then its event; then
+    // the queue. The order is queued whatever the write found, as before the lifecycle:
+    // process-order is idempotent, and another consumer running this function (its own queue)
+    // must get every order even when this one was already validated.
+    let after = transition(&candidate, event_id_ref, effects).await?;
+    if let Some(change) = &after.announce {
+        publish_status(change, event_id_ref, effects).await?;
+        settle(change, effects).await;
+    }
+    let message_id = effects.enqueue(&order).await.inspect_err(|err| {
+        tracing::error!(
+            event_id = event_id_ref,
+            order_id = order.order_id(),
+            error = %err,
+            "could not queue the order; failing so Lambda retries the event"
+        );
+    })?;
+    tracing::info!(
+        event_id = event_id_ref,
+        order_id = order.order_id(),
+        message_id = %message_id,
+        total_minor = order.total_minor,
+        currency = %order.currency,
+        "order accepted and queued"
+    );
+    Ok(Outcome::Accepted {
+        order_id: order.order_id().to_owned(),
+        message_id,
+    })
 }
 
 async fn reject(
@@ -153,40 +306,38 @@ async fn reject(
         "order rejected"
     );
 
-    // The record first: if publishing fails afterwards, the retry finds the record already
-    // there and only publishes again.
-    let record_outcome = match &record {
+    // The record first: if publishing fails afterwards, the retry finds the order already
+    // REJECTED and only publishes again.
+    let (record_outcome, announce, already_announced) = match &record {
         None => {
             tracing::warn!(
                 event_id = event_id.as_deref(),
                 "the order id is unusable as a table key; the rejection is only published"
             );
-            RejectionRecord::NoUsableOrderId
+            (RejectionRecord::NoUsableOrderId, None, false)
         }
-        Some(record) => match effects.record_rejection(record).await {
-            Ok(Insert::Stored) => RejectionRecord::Stored,
-            Ok(Insert::AlreadyExists { existing }) => {
-                tracing::info!(
-                    event_id = event_id.as_deref(),
-                    order_id = %record.order_id,
-                    existing_status = existing.as_ref().map(|r| r.status.as_str()),
-                    existing_event_id = existing.as_ref().and_then(|r| r.event_id.as_deref()),
-                    "a record with this order id already exists; not overwriting it"
-                );
-                RejectionRecord::AlreadyRecorded
+        Some(record) => {
+            let after = transition(record, event_id.as_deref(), effects).await?;
+            match after.refusal {
+                None => (RejectionRecord::Stored, after.announce, false),
+                // Rejected and both events published by an earlier attempt: a redelivery.
+                Some(Refusal::AlreadyInTarget { replay: None }) => {
+                    (RejectionRecord::AlreadyRecorded, None, true)
+                }
+                Some(_) => (RejectionRecord::AlreadyRecorded, after.announce, false),
             }
-            Err(err) => {
-                tracing::error!(
-                    event_id = event_id.as_deref(),
-                    order_id = %record.order_id,
-                    error = %err,
-                    "could not record the rejection; failing so Lambda retries the event"
-                );
-                return Err(err.into());
-            }
-        },
+        }
     };
-
+    if already_announced {
+        return Ok(Outcome::Rejected {
+            order_id,
+            reasons,
+            record: record_outcome,
+        });
+    }
+    if let Some(change) = &announce {
+        publish_status(change, event_id.as_deref(), effects).await?;
+    }
     let rejection = OrderRejected {
         order_id: order_id.clone(),
         reasons: reasons.clone(),
@@ -203,6 +354,10 @@ async fn reject(
                 "could not publish OrderRejected; failing so Lambda retries the event"
             );
         })?;
+    // Settled only once both events are out, so a retry after either failed publishes both.
+    if let Some(change) = &announce {
+        settle(change, effects).await;
+    }
     Ok(Outcome::Rejected {
         order_id,
         reasons,
@@ -213,20 +368,23 @@ async fn reject(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use order_domain::item::Status;
+    use order_domain::item::HistoryEntry;
+    use order_domain::memory::MemoryTable;
     use order_domain::{sample, ReasonCode, ORDER_REJECTED};
     use serde_json::json;
-    use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::{Duration, UNIX_EPOCH};
 
-    /// In-memory queue, table and bus. `fail` names an operation that fails every time.
+    /// In-memory queue, table and bus. `fail` names an operation that fails every time;
+    /// `hide_old` mimics a table that does not return the stored item with a failed condition.
     #[derive(Default)]
     struct Fake {
         queued: Mutex<Vec<ValidOrder>>,
-        table: Mutex<HashMap<String, OrderRecord>>,
+        table: MemoryTable,
         published: Mutex<Vec<OrderRejected>>,
+        status_events: Mutex<Vec<OrderStatusChanged>>,
         fail: Option<&'static str>,
+        hide_old: bool,
     }
 
     impl Fake {
@@ -246,6 +404,10 @@ pub(crate) mod tests {
             }
             Ok(())
         }
+
+        fn status_events(&self) -> Vec<OrderStatusChanged> {
+            self.status_events.lock().unwrap().clone()
+        }
     }
 
     impl Effects for Fake {
@@ -256,16 +418,29 @@ pub(crate) mod tests {
             Ok(format!("msg-{}", queued.len()))
         }
 
-        async fn record_rejection(&self, record: &OrderRecord) -> Result<Insert, EffectError> {
+        async fn transition(
+            &self,
+            candidate: &OrderRecord,
+        ) -> Result<TransitionOutcome, EffectError> {
             self.check("record")?;
-            let mut table = self.table.lock().unwrap();
-            if let Some(existing) = table.get(&record.order_id) {
-                return Ok(Insert::AlreadyExists {
-                    existing: Some(Box::new(existing.clone())),
-                });
-            }
-            table.insert(record.order_id.clone(), record.clone());
-            Ok(Insert::Stored)
+            Ok(match self.table.transition(candidate) {
+                TransitionOutcome::Refused { .. } if self.hide_old => {
+                    TransitionOutcome::Refused { current: None }
+                }
+                outcome => outcome,
+            })
+        }
+
+        async fn settle(&self, order_id: &str, status: Status) -> Result<(), EffectError> {
+            self.check("settle")?;
+            self.table.settle(order_id, status);
+            Ok(())
+        }
+
+        async fn publish_status(&self, change: &OrderStatusChanged) -> Result<(), EffectError> {
+            self.check("publish_status")?;
+            self.status_events.lock().unwrap().push(change.clone());
+            Ok(())
         }
 
         async fn publish_rejection(&self, rejection: &OrderRejected) -> Result<(), EffectError> {
@@ -294,8 +469,20 @@ pub(crate) mod tests {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000)
     }
 
+    fn later() -> SystemTime {
+        now() + Duration::from_secs(5)
+    }
+
+    fn statuses(record: &OrderRecord) -> Vec<Status> {
+        record.status_history.iter().map(|e| e.status).collect()
+    }
+
+    fn valid_event(order_id: &str) -> EventBridgeEvent<Value> {
+        order_placed(serde_json::to_value(sample::valid_order(Some(order_id.into()))).unwrap())
+    }
+
     #[tokio::test]
-    async fn valid_order_is_queued_and_nothing_else() {
+    async fn valid_order_is_validated_announced_and_queued() {
         let fake = Fake::default();
         let order = sample::valid_order(Some("ord-ok".into()));
         let event = order_placed(serde_json::to_value(&order).unwrap());
@@ -310,8 +497,200 @@ pub(crate) mod tests {
         let queued = fake.queued.lock().unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(queued[0].order(), &order);
-        assert!(fake.table.lock().unwrap().is_empty());
+        // Published straight to the bus, so no record existed: the VALIDATED record is the
+        // whole order.
+        let stored = fake.table.get("ord-ok").unwrap();
+        assert_eq!(stored.status, Status::Validated);
+        assert_eq!(stored.items, Some(order.items.clone()));
+        assert_eq!(stored.total_minor, Some(order.total_minor));
+        assert_eq!(stored.event_id.as_deref(), Some("ev-1"));
+        assert_eq!(
+            stored.status_history,
+            [HistoryEntry {
+                status: Status::Validated,
+                at: "2023-11-14T22:13:20.000Z".into(),
+                reasons: vec![]
+            }]
+        );
+        assert_eq!(stored.settled, [Status::Validated]);
+        assert_eq!(
+            fake.status_events(),
+            [OrderStatusChanged {
+                order_id: "ord-ok".into(),
+                old_status: None,
+                new_status: Status::Validated,
+                at: "2023-11-14T22:13:20.000Z".into(),
+                reasons: vec![],
+                customer_id: Some(sample::SAMPLE_CUSTOMER_ID.into()),
+            }]
+        );
         assert!(fake.published.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_received_order_moves_to_validated_keeping_its_record() {
+        let fake = Fake::default();
+        let order = order_domain::validate(&sample::valid_order(Some("ord-r".into()))).unwrap();
+        let received = OrderRecord::received(&order, "hash-1", now(), None);
+        fake.table.insert_if_absent(&received);
+        handle(valid_event("ord-r"), &fake, later(), None)
+            .await
+            .unwrap();
+        let stored = fake.table.get("ord-r").unwrap();
+        assert_eq!(stored.status, Status::Validated);
+        assert_eq!(statuses(&stored), [Status::Received, Status::Validated]);
+        assert_eq!(stored.received_at, received.received_at);
+        assert_eq!(stored.request_hash.as_deref(), Some("hash-1"));
+        let events = fake.status_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].old_status, Some(Status::Received));
+        assert_eq!(events[0].at, "2023-11-14T22:13:25.000Z");
+        assert_eq!(fake.queued.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_event_writes_nothing_and_announces_nothing() {
+        let fake = Fake::default();
+        handle(valid_event("ord-d"), &fake, now(), None)
+            .await
+            .unwrap();
+        let writes = fake.table.writes();
+        let record = fake.table.get("ord-d").unwrap();
+        handle(valid_event("ord-d"), &fake, later(), None)
+            .await
+            .unwrap();
+        assert_eq!(fake.table.writes(), writes);
+        assert_eq!(fake.table.get("ord-d").unwrap(), record);
+        assert_eq!(fake.status_events().len(), 1);
+        // Queued again, as before the lifecycle: process-order drops the duplicate.
+        assert_eq!(fake.queued.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_late_event_never_moves_an_order_back() {
+        for final_status in [Status::Processed, Status::Rejected] {
+            let fake = Fake::default();
+            let order =
+                order_domain::validate(&sample::valid_order(Some("ord-late".into()))).unwrap();
+            fake.table
+                .transition(&OrderRecord::validated(&order, None, now(), None));
+            let moved = match final_status {
+                Status::Processed => OrderRecord::processed(&order, "m-1", now(), None),
+                _ => OrderRecord::rejected(
+                    &serde_json::to_value(order.order()).unwrap(),
+                    vec![Reason::new(ReasonCode::TotalMismatch, "m")],
+                    None,
+                    now(),
+                    None,
+                )
+                .unwrap(),
+            };
+            fake.table.transition(&moved);
+            let before = fake.table.get("ord-late").unwrap();
+            let writes = fake.table.writes();
+            handle(valid_event("ord-late"), &fake, later(), None)
+                .await
+                .unwrap();
+            assert_eq!(
+                fake.table.get("ord-late").unwrap(),
+                before,
+                "{final_status}"
+            );
+            assert_eq!(fake.table.writes(), writes);
+            assert!(fake.status_events().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_status_publish_is_published_again_by_the_retry() {
+        let mut fake = Fake::failing("publish_status");
+        let err = handle(valid_event("ord-p"), &fake, now(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(&err, HandlerError::Effect(e) if e.operation == "publish_status"));
+        let stored = fake.table.get("ord-p").unwrap();
+        assert_eq!(stored.status, Status::Validated);
+        assert!(stored.settled.is_empty());
+        assert!(fake.queued.lock().unwrap().is_empty());
+        // Lambda's retry, with EventBridge reachable again: no second write, the same event.
+        fake.fail = None;
+        let writes = fake.table.writes();
+        handle(valid_event("ord-p"), &fake, later(), None)
+            .await
+            .unwrap();
+        let events = fake.status_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].old_status, None);
+        assert_eq!(events[0].at, "2023-11-14T22:13:20.000Z");
+        let stored = fake.table.get("ord-p").unwrap();
+        assert_eq!(statuses(&stored), [Status::Validated]);
+        assert_eq!(stored.settled, [Status::Validated]);
+        // The settle is the only write of the retry.
+        assert_eq!(fake.table.writes(), writes + 1);
+        assert_eq!(fake.queued.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_enqueue_is_retried_without_a_second_status_event() {
+        let mut fake = Fake::failing("enqueue");
+        assert!(handle(valid_event("ord-q"), &fake, now(), None)
+            .await
+            .is_err());
+        assert_eq!(fake.status_events().len(), 1);
+        fake.fail = None;
+        handle(valid_event("ord-q"), &fake, later(), None)
+            .await
+            .unwrap();
+        assert_eq!(fake.status_events().len(), 1);
+        assert_eq!(fake.queued.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_settle_does_not_fail_the_invocation() {
+        let fake = Fake::failing("settle");
+        handle(valid_event("ord-s"), &fake, now(), None)
+            .await
+            .unwrap();
+        assert_eq!(fake.status_events().len(), 1);
+        assert!(fake.table.get("ord-s").unwrap().settled.is_empty());
+        assert_eq!(fake.queued.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_different_order_under_a_recorded_id_is_not_written() {
+        let fake = Fake::default();
+        let other = order_domain::validate(
+            &sample::OrderBuilder::new()
+                .order_id("ord-x")
+                .item("OTHER", 1, 7)
+                .build(),
+        )
+        .unwrap();
+        let received = OrderRecord::received(&other, "h", now(), None);
+        fake.table.insert_if_absent(&received);
+        handle(valid_event("ord-x"), &fake, later(), None)
+            .await
+            .unwrap();
+        assert_eq!(fake.table.get("ord-x").unwrap(), received);
+        assert!(fake.status_events().is_empty());
+        // Queued as before: process-order refuses it and dead-letters the message.
+        assert_eq!(fake.queued.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn without_the_stored_record_nothing_is_announced() {
+        let fake = Fake {
+            hide_old: true,
+            ..Fake::default()
+        };
+        handle(valid_event("ord-h"), &fake, now(), None)
+            .await
+            .unwrap();
+        handle(valid_event("ord-h"), &fake, later(), None)
+            .await
+            .unwrap();
+        assert_eq!(fake.status_events().len(), 1);
+        assert_eq!(fake.queued.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -335,18 +714,98 @@ pub(crate) mod tests {
         assert_eq!(record, RejectionRecord::Stored);
         assert!(fake.queued.lock().unwrap().is_empty());
 
-        let table = fake.table.lock().unwrap();
-        let stored = &table[&order_id];
+        let stored = fake.table.get(&order_id).unwrap();
         assert_eq!(stored.status, Status::Rejected);
         assert_eq!(stored.reasons, reasons);
         assert_eq!(stored.event_id.as_deref(), Some("ev-1"));
         assert_eq!(stored.expires_at, Some(1_700_000_000 + 30 * 86_400));
+        assert_eq!(
+            stored.status_history,
+            [HistoryEntry {
+                status: Status::Rejected,
+                at: "2023-11-14T22:13:20.000Z".into(),
+                reasons: reasons.clone()
+            }]
+        );
+        assert_eq!(stored.settled, [Status::Rejected]);
 
         let published = fake.published.lock().unwrap();
         assert_eq!(published.len(), 1);
         assert_eq!(published[0].order_id.as_deref(), Some(order_id.as_str()));
         assert_eq!(published[0].reasons, reasons);
         assert_eq!(published[0].order, raw);
+        let events = fake.status_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].old_status, None);
+        assert_eq!(events[0].new_status, Status::Rejected);
+        assert_eq!(events[0].reasons, reasons);
+        assert_eq!(
+            events[0].customer_id.as_deref(),
+            Some(sample::SAMPLE_CUSTOMER_ID)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_received_or_validated_order_can_be_rejected() {
+        for from in [Status::Received, Status::Validated] {
+            let fake = Fake::default();
+            let order =
+                order_domain::validate(&sample::valid_order(Some("ord-rv".into()))).unwrap();
+            let first = match from {
+                Status::Received => OrderRecord::received(&order, "h", now(), None),
+                _ => OrderRecord::validated(&order, None, now(), None),
+            };
+            fake.table.transition(&first);
+            // The same id, broken: a customer_id of the wrong type.
+            let mut raw = serde_json::to_value(order.order()).unwrap();
+            raw["customer_id"] = json!(5);
+            let outcome = handle(order_placed(raw), &fake, later(), None)
+                .await
+                .unwrap();
+            assert!(matches!(
+                outcome,
+                Outcome::Rejected {
+                    record: RejectionRecord::Stored,
+                    ..
+                }
+            ));
+            let stored = fake.table.get("ord-rv").unwrap();
+            assert_eq!(statuses(&stored), [from, Status::Rejected], "{from}");
+            // The recorded order's fields are kept, not replaced by the broken ones.
+            assert_eq!(
+                stored.customer_id.as_deref(),
+                Some(sample::SAMPLE_CUSTOMER_ID)
+            );
+            let events = fake.status_events();
+            assert_eq!(events[0].old_status, Some(from));
+            assert_eq!(
+                events[0].customer_id.as_deref(),
+                Some(sample::SAMPLE_CUSTOMER_ID)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_rejection_writes_and_publishes_nothing() {
+        let fake = Fake::default();
+        let raw = serde_json::to_value(sample::invalid_order()).unwrap();
+        handle(order_placed(raw.clone()), &fake, now(), None)
+            .await
+            .unwrap();
+        let writes = fake.table.writes();
+        let outcome = handle(order_placed(raw), &fake, later(), None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            outcome,
+            Outcome::Rejected {
+                record: RejectionRecord::AlreadyRecorded,
+                ..
+            }
+        ));
+        assert_eq!(fake.table.writes(), writes);
+        assert_eq!(fake.status_events().len(), 1);
+        assert_eq!(fake.published.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -354,10 +813,7 @@ pub(crate) mod tests {
         let fake = Fake::default();
         let order = validate_sample("ord-taken");
         let processed = OrderRecord::processed(&order, "m-1", now(), None);
-        fake.table
-            .lock()
-            .unwrap()
-            .insert("ord-taken".into(), processed.clone());
+        fake.table.seed(processed.clone());
         let raw = json!({"order_id": "ord-taken", "customer_id": "c"});
         let outcome = handle(order_placed(raw), &fake, now(), None).await.unwrap();
         assert!(matches!(
@@ -367,8 +823,9 @@ pub(crate) mod tests {
                 ..
             }
         ));
-        assert_eq!(fake.table.lock().unwrap()["ord-taken"], processed);
+        assert_eq!(fake.table.get("ord-taken").unwrap(), processed);
         assert_eq!(fake.published.lock().unwrap().len(), 1);
+        assert!(fake.status_events().is_empty());
     }
 
     #[tokio::test]
@@ -386,10 +843,11 @@ pub(crate) mod tests {
                 ..
             }
         ));
-        assert!(fake.table.lock().unwrap().is_empty());
+        assert!(fake.table.is_empty());
         let published = fake.published.lock().unwrap();
         assert_eq!(published[0].order_id, None);
         assert_eq!(published[0].order, raw);
+        assert!(fake.status_events().is_empty());
     }
 
     #[tokio::test]
@@ -397,8 +855,11 @@ pub(crate) mod tests {
         let valid = serde_json::to_value(sample::valid_order(None)).unwrap();
         let invalid = serde_json::to_value(sample::invalid_order()).unwrap();
         for (operation, detail) in [
-            ("enqueue", valid),
+            ("enqueue", valid.clone()),
+            ("record", valid.clone()),
+            ("publish_status", valid),
             ("record", invalid.clone()),
+            ("publish_status", invalid.clone()),
             ("publish", invalid),
         ] {
             let fake = Fake::failing(operation);
@@ -421,7 +882,7 @@ pub(crate) mod tests {
         assert!(handle(order_placed(raw.clone()), &fake, now(), None)
             .await
             .is_err());
-        assert_eq!(fake.table.lock().unwrap().len(), 1);
+        assert_eq!(fake.table.len(), 1);
         // Lambda's retry, with EventBridge reachable again.
         fake.fail = None;
         let outcome = handle(order_placed(raw), &fake, now(), None).await.unwrap();
@@ -432,8 +893,16 @@ pub(crate) mod tests {
                 ..
             }
         ));
-        assert_eq!(fake.table.lock().unwrap().len(), 1);
+        assert_eq!(fake.table.len(), 1);
         assert_eq!(fake.published.lock().unwrap().len(), 1);
+        // The status event went out with the failed attempt and again with the retry (the
+        // attempt failed before it was settled): at least once, with the same `at`.
+        let events = fake.status_events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0], events[1]);
+        let stored = fake.table.get(&events[0].order_id).unwrap();
+        assert_eq!(statuses(&stored), [Status::Rejected]);
+        assert_eq!(stored.settled, [Status::Rejected]);
     }
 
     #[tokio::test]
@@ -445,6 +914,7 @@ pub(crate) mod tests {
         assert!(matches!(err, HandlerError::UnexpectedEvent { .. }));
         assert!(fake.queued.lock().unwrap().is_empty());
         assert!(fake.published.lock().unwrap().is_empty());
+        assert!(fake.table.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! validate-order: invoked asynchronously by the pipeline's EventBridge rule with each
-//! `OrderPlaced` event. Valid orders go to the orders queue; invalid ones are recorded as
-//! REJECTED and announced as `OrderRejected`. Failed AWS calls fail the invocation so Lambda
+//! `OrderPlaced` event. Valid orders are recorded as VALIDATED and go to the orders queue;
+//! invalid ones are recorded as REJECTED and announced as `OrderRejected`; every status change
+//! is announced as `OrderStatusChanged`. Failed AWS calls fail the invocation so Lambda
 //! retries it and finally dead-letters the event.
 
 mod aws;
