@@ -379,6 +379,8 @@ const THROTTLING: Field = Field::mapping(
     &[RATE_LIMIT, BURST_LIMIT],
     "Default route throttling of the `$default` stage (both keys); absent: the account-level limits.",
 );
+// The schema has no "list of strings" type: these lists are `Type::Pattern` (any YAML, checked
+// by the kind) and read item by item with `string_list`.
 const ALLOW_ORIGINS: Field = Field::new(
     "allow_origins",
     Type::Pattern,

@@ -286,8 +286,9 @@ fn normalised(items: impl IntoIterator<Item = String>) -> Vec<String> {
 }
 
 /// A CORS configuration in the form `desired` and `read` share: lists sorted and without
-/// repeats, methods upper case and header names lower case (HTTP compares them without case;
-/// AWS may return them in another order or case than sent), absent lists empty.
+/// repeats, methods upper case, origins and header names lower case (compared without case by
+/// HTTP and browsers; AWS may return them in another order or case than sent), absent lists
+/// empty.
 pub(crate) fn cors_value(
     origins: &[String],
     methods: &[String],
@@ -297,7 +298,7 @@ pub(crate) fn cors_value(
     credentials: bool,
 ) -> Value {
     json!({
-        "allow_origins": normalised(origins.iter().cloned()),
+        "allow_origins": normalised(origins.iter().map(|o| o.to_ascii_lowercase())),
         "allow_methods": normalised(methods.iter().map(|m| m.to_ascii_uppercase())),
         "allow_headers": normalised(headers.iter().map(|h| h.to_ascii_lowercase())),
         "expose_headers": normalised(expose.iter().map(|h| h.to_ascii_lowercase())),
@@ -334,15 +335,17 @@ fn live_cors(cors: Option<&SdkCors>) -> Value {
     }
 }
 
-/// The SDK CORS configuration of a normalised one (empty lists left out).
+/// The SDK CORS configuration of a normalised one. Lists are always sent, empty ones too, so
+/// a list dropped from the file is cleared whether UpdateApi replaces the configuration or
+/// merges it into the one it has.
 fn sdk_cors(v: &Value) -> SdkCors {
     let list = |k: &str| -> Option<Vec<String>> {
-        let items: Vec<String> = v[k]
-            .as_array()?
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect();
-        (!items.is_empty()).then_some(items)
+        Some(
+            v[k].as_array()?
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
+        )
     };
     SdkCors::builder()
         .set_allow_origins(list("allow_origins"))
@@ -901,6 +904,10 @@ mod tests {
         assert_eq!(round_trip.expose_headers(), &[] as &[String]);
         assert_eq!(round_trip.allow_credentials(), None);
         assert_eq!(live_cors(None), Value::Null);
+        // Origins compare without case too (host names do).
+        let mut upper = cors.clone();
+        upper.allow_origins = vec!["https://Shop.Example.com".into()];
+        assert_eq!(desired_cors(Some(&upper)), desired_cors(Some(&cors)));
     }
 
     #[test]
