@@ -17,10 +17,12 @@ use crate::spec::schema::{Field, NameLimit, VerbDef};
 
 pub mod api;
 pub mod bus;
+pub mod email_identity;
 pub mod function;
 pub mod queue;
 pub mod rule;
 pub mod table;
+pub mod topic;
 pub mod trigger;
 
 /// The spec side of a kind: what one entry of its section is and how it is read.
@@ -205,17 +207,23 @@ registry! {
         Rule: rules => rule::Rule,
         Trigger: triggers => trigger::Trigger,
         Api: apis => api::Api,
+        Topic: topics => topic::Topic,
+        EmailIdentity: email_identities => email_identity::EmailIdentity,
     }
     resources {
         ApiRoute = "api_route" => api::RouteProvider,
         ApiPermission = "api_permission" => api::ApiPermissionProvider,
         Api = "api" => api::ApiProvider,
         EventSourceMapping = "event_source_mapping" => trigger::EventSourceMappingProvider,
+        Subscription = "subscription" => topic::SubscriptionProvider,
+        TopicPermission = "topic_permission" => topic::TopicPermissionProvider,
         Permission = "permission" => rule::PermissionProvider,
         Rule = "rule" => rule::RuleProvider,
-        QueuePolicy = "queue_policy" => rule::QueuePolicyProvider,
+        QueuePolicy = "queue_policy" => queue::QueuePolicyProvider,
+        Topic = "topic" => topic::TopicProvider,
         Function = "function" => function::FunctionProvider,
         Role = "role" => function::RoleProvider,
+        EmailIdentity = "email_identity" => email_identity::EmailIdentityProvider,
         Queue = "queue" => queue::QueueProvider,
         Bus = "bus" => bus::BusProvider,
         Table = "table" => table::TableProvider,

@@ -1,9 +1,14 @@
 //! `queues:` — standard SQS queues `<stack>-<queue>`, with an optional redrive to a dead-letter
 //! queue. Functions may `send` to or `consume` from a queue; triggers (`crate::kinds::trigger`)
 //! connect one to a function.
+//!
+//! A queue's policy ([`QueuePolicyProvider`], `queue_policy.<queue>`) is contributed by the
+//! kinds that deliver to the queue: rules (dead-letter queues) and topics (subscriptions).
 
+pub(crate) mod policy;
 pub(crate) mod provider;
 
+pub use policy::QueuePolicyProvider;
 pub use provider::QueueProvider;
 
 use std::collections::BTreeSet;

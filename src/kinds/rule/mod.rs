@@ -1,16 +1,14 @@
 //! `rules:` — EventBridge rules `<stack>-<rule>` on a declared bus, each target a function.
 //!
 //! Besides the rule, each target contributes the Lambda permission that lets EventBridge invoke
-//! the function (scoped to the rule), and each target dead-letter queue a queue policy that
-//! lets EventBridge send to it.
+//! the function (scoped to the rule), and each target dead-letter queue its queue policy
+//! (`crate::kinds::queue::QueuePolicyProvider`), which then lets EventBridge send to it.
 
 pub(crate) mod permission;
 pub(crate) mod provider;
-pub(crate) mod queue_policy;
 
 pub use permission::PermissionProvider;
 pub use provider::RuleProvider;
-pub use queue_policy::QueuePolicyProvider;
 
 use super::{Kind, KindSpec, Section, Spec};
 use crate::resources::ResourceId;

@@ -1,8 +1,13 @@
-//! The statement in a dead-letter queue's SQS policy that lets EventBridge deliver events it could
-//! not hand to a rule target (`Sid` = [`SID`], condition on the rules' ARNs).
+//! orderflow's statements in a queue's SQS policy, one resource `queue_policy.<queue>` per queue
+//! (a queue has one policy document), contributed by every kind that needs one:
+//! - a rule target's dead-letter queue: EventBridge may deliver the events it could not hand to
+//!   the target (`Sid` = [`SID`], condition on the rules' ARNs);
+//! - a topic's queue subscriber: SNS may deliver the topic's messages (`Sid` = [`SNS_SID`],
+//!   condition on the topics' ARNs).
 //!
-//! orderflow owns only its own statement: other statements in the queue policy are preserved on
-//! every write, never compared and never removed.
+//! The `policy` prop holds exactly the statements the spec needs, in that order. orderflow owns
+//! only statements with its own Sids: other statements in the queue policy are preserved on every
+//! write, never compared and never removed.
 
 use std::collections::BTreeMap;
 
@@ -18,12 +23,20 @@ use crate::resources::known_value;
 use crate::resources::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
+use crate::spec::model::Subscriber;
 use crate::spec::Spec;
 
 pub struct QueuePolicyProvider;
 
-/// Sid of orderflow's statement; also how `discover` recognises a policy as this tool's.
+/// Sid of orderflow's EventBridge statement (rule dead-letter queues); with [`SNS_SID`], how
+/// `discover` recognises a policy as this tool's.
 pub const SID: &str = "orderflow-eventbridge-dlq";
+
+/// Sid of orderflow's SNS statement (topic subscriptions).
+pub const SNS_SID: &str = "orderflow-sns-topics";
+
+/// orderflow's Sids, in the order its statements appear in the `policy` prop.
+const OUR_SIDS: [&str; 2] = [SID, SNS_SID];
 
 const POLICY_VERSION: &str = "2012-10-17";
 
@@ -39,6 +52,19 @@ fn source_rules<'a>(spec: &'a Spec, queue: &str) -> Vec<&'a str> {
             r.targets
                 .iter()
                 .any(|t| t.dead_letter_queue.as_deref() == Some(queue))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+/// Logical names of the topics with a subscription of `queue`.
+fn source_topics<'a>(spec: &'a Spec, queue: &str) -> Vec<&'a str> {
+    spec.topics
+        .iter()
+        .filter(|(_, t)| {
+            t.subscriptions
+                .iter()
+                .any(|s| s.subscriber == Subscriber::Queue(queue.to_string()))
         })
         .map(|(name, _)| name.as_str())
         .collect()
@@ -102,19 +128,29 @@ fn normalise_statement(stmt: &Value) -> Value {
 
 /// orderflow's statement for a queue and the rules that may send to it.
 fn statement(queue_arn: &str, rule_arns: &[String]) -> Value {
+    service_statement(SID, "events.amazonaws.com", queue_arn, rule_arns)
+}
+
+/// orderflow's statement for a queue and the topics that may send to it.
+fn sns_statement(queue_arn: &str, topic_arns: &[String]) -> Value {
+    service_statement(SNS_SID, "sns.amazonaws.com", queue_arn, topic_arns)
+}
+
+/// A statement letting an AWS service send to the queue on behalf of the given sources only.
+fn service_statement(sid: &str, service: &str, queue_arn: &str, source_arns: &[String]) -> Value {
     normalise_statement(&json!({
-        "Sid": SID,
+        "Sid": sid,
         "Effect": "Allow",
-        "Principal": {"Service": "events.amazonaws.com"},
+        "Principal": {"Service": service},
         "Action": "sqs:SendMessage",
         "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+        "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}},
     }))
 }
 
-/// The `policy` prop: a document holding only orderflow's statement.
-fn policy_prop(stmt: Value) -> Value {
-    json!({"Version": POLICY_VERSION, "Statement": [stmt]})
+/// The `policy` prop: a document holding only orderflow's statements, in [`OUR_SIDS`] order.
+fn policy_prop(stmts: impl IntoIterator<Item = Value>) -> Value {
+    json!({"Version": POLICY_VERSION, "Statement": stmts.into_iter().collect::<Vec<_>>()})
 }
 
 fn statements(doc: &Value) -> Vec<Value> {
@@ -125,8 +161,25 @@ fn statements(doc: &Value) -> Vec<Value> {
     }
 }
 
+fn sid_rank(stmt: &Value) -> Option<usize> {
+    let sid = stmt.get("Sid").and_then(Value::as_str)?;
+    OUR_SIDS.iter().position(|s| *s == sid)
+}
+
 fn is_ours(stmt: &Value) -> bool {
-    stmt.get("Sid").and_then(Value::as_str) == Some(SID)
+    sid_rank(stmt).is_some()
+}
+
+/// orderflow's statements of a policy document, normalised, in [`OUR_SIDS`] order (the first of
+/// each Sid, should one be repeated).
+fn our_statements(doc: &Value) -> Vec<Value> {
+    let mut ours: Vec<(usize, Value)> = statements(doc)
+        .into_iter()
+        .filter_map(|s| sid_rank(&s).map(|rank| (rank, normalise_statement(&s))))
+        .collect();
+    ours.sort_by_key(|(rank, _)| *rank);
+    ours.dedup_by_key(|(rank, _)| *rank);
+    ours.into_iter().map(|(_, s)| s).collect()
 }
 
 /// Parse a queue's Policy attribute (absent or empty = no policy).
@@ -139,9 +192,9 @@ fn parse_policy(res: &str, raw: Option<&String>) -> Result<Option<Value>, Error>
     }
 }
 
-/// `existing` with orderflow's statement replaced by `ours` (or removed if `None`), every other
+/// `existing` with orderflow's statements replaced by `ours` (none: removed), every other
 /// statement kept. `None` when nothing is left.
-fn merge(existing: Option<&Value>, ours: Option<Value>) -> Option<Value> {
+fn merge(existing: Option<&Value>, ours: impl IntoIterator<Item = Value>) -> Option<Value> {
     let mut doc = match existing {
         Some(Value::Object(d)) => d.clone(),
         _ => Map::new(),
@@ -186,7 +239,7 @@ async fn set_policy(ctx: &Ctx, res: &str, url: &str, doc: Option<&Value>) -> Res
     Ok(())
 }
 
-/// Write orderflow's statement into the queue policy, keeping the others.
+/// Write orderflow's statements into the queue policy, keeping the others.
 async fn put_statement(
     ctx: &Ctx,
     name: &str,
@@ -204,7 +257,10 @@ async fn put_statement(
             .await?
             .ok_or_else(|| Error::Other(format!("{res}: queue {physical} does not exist")))?,
     };
-    let ours = statements(desired_policy).into_iter().find(is_ours);
+    let ours: Vec<Value> = statements(desired_policy)
+        .into_iter()
+        .filter(is_ours)
+        .collect();
     let Some(existing) = current_policy(ctx, &res, &url).await? else {
         return Err(Error::Other(format!(
             "{res}: queue {physical} does not exist"
@@ -228,21 +284,45 @@ impl Provider for QueuePolicyProvider {
                 .into_iter()
                 .map(|r| ResourceId::new(Kind::Rule, r)),
         );
+        deps.extend(
+            source_topics(spec, name)
+                .into_iter()
+                .map(|t| ResourceId::new(Kind::Topic, t)),
+        );
         deps
     }
 
+    /// The EventBridge statement when rules use the queue as a dead-letter queue, the SNS one
+    /// when topics deliver to it (both when both do).
     fn desired(&self, ctx: &Ctx, name: &str, known: &Known) -> Props {
         let queue_arn = output(known, &ResourceId::new(Kind::Queue, name), "arn");
+        let unknown = || Props::from([("policy".into(), Prop::Unknown)]);
+        let rules = source_rules(&ctx.spec, name);
         let mut rule_arns = Vec::new();
-        for rule in source_rules(&ctx.spec, name) {
-            match output(known, &ResourceId::new(Kind::Rule, rule), "arn") {
+        for rule in &rules {
+            match output(known, &ResourceId::new(Kind::Rule, *rule), "arn") {
                 Prop::Known(Value::String(arn)) => rule_arns.push(arn),
-                _ => return Props::from([("policy".into(), Prop::Unknown)]),
+                _ => return unknown(),
+            }
+        }
+        let topics = source_topics(&ctx.spec, name);
+        let mut topic_arns = Vec::new();
+        for topic in &topics {
+            match output(known, &ResourceId::new(Kind::Topic, *topic), "arn") {
+                Prop::Known(Value::String(arn)) => topic_arns.push(arn),
+                _ => return unknown(),
             }
         }
         let policy = match queue_arn {
             Prop::Known(Value::String(arn)) => {
-                Prop::Known(policy_prop(statement(&arn, &rule_arns)))
+                let mut stmts = Vec::new();
+                if !rules.is_empty() || topics.is_empty() {
+                    stmts.push(statement(&arn, &rule_arns));
+                }
+                if !topics.is_empty() {
+                    stmts.push(sns_statement(&arn, &topic_arns));
+                }
+                Prop::Known(policy_prop(stmts))
             }
             _ => Prop::Unknown,
         };
@@ -258,25 +338,17 @@ impl Provider for QueuePolicyProvider {
         let Some(existing) = current_policy(ctx, &res, &url).await? else {
             return Ok(None);
         };
-        let Some(ours) = existing
-            .as_ref()
-            .map(statements)
-            .unwrap_or_default()
-            .into_iter()
-            .find(is_ours)
-        else {
+        let ours = existing.as_ref().map(our_statements).unwrap_or_default();
+        if ours.is_empty() {
             return Ok(None);
-        };
+        }
         let tags = match queue_tags(ctx, &res, &url).await {
             Ok(t) => t,
             Err(e) if is_missing_queue(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
         Ok(Some(Live {
-            props: BTreeMap::from([(
-                "policy".to_string(),
-                policy_prop(normalise_statement(&ours)),
-            )]),
+            props: BTreeMap::from([("policy".to_string(), policy_prop(ours))]),
             outputs: Outputs::from([("name".to_string(), physical)]),
             owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         }))
@@ -346,7 +418,7 @@ impl Provider for QueuePolicyProvider {
         if !statements(&existing).iter().any(is_ours) {
             return Ok(());
         }
-        match set_policy(ctx, &res, url, merge(Some(&existing), None).as_ref()).await {
+        match set_policy(ctx, &res, url, merge(Some(&existing), Vec::new()).as_ref()).await {
             Err(e) if is_missing_queue(&e) => Ok(()),
             other => other,
         }
