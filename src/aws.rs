@@ -93,6 +93,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
     pub calls: CallLog,
+    /// Partition and account of the caller, once learnt (`Ctx::partition_and_account`).
+    pub caller: Arc<Mutex<Option<(String, String)>>>,
     /// The region the clients talk to.
     pub region: String,
     /// True when an explicit endpoint (e.g. the local emulator) is used.
@@ -185,6 +187,7 @@ impl Clients {
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "us-east-1".into()),
             custom_endpoint: config.endpoint_url().is_some(),
+            caller: Arc::default(),
             calls,
         }
     }

@@ -155,6 +155,34 @@ impl Ctx {
             .any(|(k, v)| k == crate::spec::model::OWNERSHIP_TAG && v == self.spec.stack)
     }
 
+    /// Partition and account of the credentials in use, for ARNs that services do not report
+    /// (API Gateway, SES identities). Learnt from the ARN of the region's `default` event bus —
+    /// every account has one, and orderflow's deployer reads EventBridge anyway — once per run.
+    pub async fn partition_and_account(&self, resource: &str) -> Result<(String, String), Error> {
+        if let Some(known) = self.aws.caller.lock().expect("caller lock").clone() {
+            return Ok(known);
+        }
+        let out = self
+            .aws
+            .events
+            .describe_event_bus()
+            .name("default")
+            .send()
+            .await
+            .map_err(|e| Error::aws(resource, "DescribeEventBus", e))?;
+        let arn = out.arn().unwrap_or_default();
+        let parsed = policy::parse_arn(arn)
+            .filter(|a| !a.account.is_empty())
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "{resource}: cannot tell the account from the default event bus ARN {arn:?}"
+                ))
+            })?;
+        let known = (parsed.partition.to_string(), parsed.account.to_string());
+        *self.aws.caller.lock().expect("caller lock") = Some(known.clone());
+        Ok(known)
+    }
+
     /// Logical name of a physical one, if it carries this stack's prefix.
     pub fn logical_name<'a>(&self, physical: &'a str) -> Option<&'a str> {
         physical

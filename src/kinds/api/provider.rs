@@ -22,7 +22,6 @@ use serde_json::{json, Value};
 
 use super::Cors;
 use crate::error::Error;
-use crate::resources::policy::parse_arn;
 use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
 use crate::resources::{
     known_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider,
@@ -123,28 +122,6 @@ pub fn invoke_url(api_endpoint: &str, api_id: &str, custom_endpoint: bool) -> St
         }
     }
     format!("{endpoint}/")
-}
-
-/// Partition and account of the credentials in use, from the ARN of the account's `default`
-/// event bus (every account has one in every region). API Gateway reports neither, and the
-/// execute-api ARN needs both; this is one read call, and orderflow's deployer manages
-/// EventBridge anyway.
-pub(crate) async fn partition_and_account(ctx: &Ctx, res: &str) -> Result<(String, String), Error> {
-    let out = ctx
-        .aws
-        .events
-        .describe_event_bus()
-        .name("default")
-        .send()
-        .await
-        .map_err(|e| Error::aws(res, "DescribeEventBus", e))?;
-    let arn = out.arn().unwrap_or_default();
-    let parsed = parse_arn(arn).ok_or_else(|| {
-        Error::Other(format!(
-            "{res}: cannot tell the account from the default event bus ARN {arn:?}"
-        ))
-    })?;
-    Ok((parsed.partition.to_string(), parsed.account.to_string()))
 }
 
 /// Every API of the region (GetApis, all pages).
@@ -484,7 +461,7 @@ impl Provider for ApiProvider {
             }
         };
         let settings = stage.as_ref().and_then(|s| s.default_route_settings());
-        let (partition, account) = partition_and_account(ctx, &res).await?;
+        let (partition, account) = ctx.partition_and_account(&res).await?;
         let api = &found.api;
         let props = BTreeMap::from([
             (
@@ -550,7 +527,7 @@ impl Provider for ApiProvider {
             .ok_or_else(|| Error::Other(format!("{res}: CreateApi returned no API id")))?
             .to_string();
         create_stage(ctx, &res, &api_id, &desired).await?;
-        let (partition, account) = partition_and_account(ctx, &res).await?;
+        let (partition, account) = ctx.partition_and_account(&res).await?;
         let url = invoke_url(
             created.api_endpoint().unwrap_or_default(),
             &api_id,

@@ -16,7 +16,6 @@ use async_trait::async_trait;
 use aws_sdk_sesv2::types::{IdentityType, Tag};
 
 use crate::error::Error;
-use crate::resources::policy::parse_arn;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
     absent_as_none, known_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props,
@@ -39,28 +38,12 @@ fn verification_status(status: Option<&str>, verified_for_sending: bool) -> Stri
     }
 }
 
-/// `arn:<partition>:ses:<region>:<account>:identity/` for this account and region, from the
-/// ARN of the region's default event bus.
+/// `arn:<partition>:ses:<region>:<account>:identity/` for this account and region.
 async fn identity_arn_prefix(ctx: &Ctx, resource: &str) -> Result<String, Error> {
-    let bus = ctx
-        .aws
-        .events
-        .describe_event_bus()
-        .name("default")
-        .send()
-        .await
-        .map_err(|e| Error::aws(resource, "DescribeEventBus", e))?;
-    let arn = bus.arn().unwrap_or_default();
-    let parsed = parse_arn(arn)
-        .filter(|a| !a.account.is_empty())
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "{resource}: cannot learn the account from the default event bus ARN {arn:?}"
-            ))
-        })?;
+    let (partition, account) = ctx.partition_and_account(resource).await?;
     Ok(format!(
-        "arn:{}:ses:{}:{}:identity/",
-        parsed.partition, ctx.region, parsed.account
+        "arn:{partition}:ses:{}:{account}:identity/",
+        ctx.region
     ))
 }
 
