@@ -101,10 +101,11 @@ fn repository_pipeline_parses_into_the_order_flow() {
     assert_eq!(process.architecture, Architecture::X86_64);
     assert_eq!(process.dead_letter_queue, None);
     assert_eq!(process.async_retry_attempts, None);
-    // `consume` on the trigger's queue is implied.
+    // `consume` on the trigger's queue is implied; `publish` announces status changes.
     assert_eq!(
         process.access,
         vec![
+            Access::new(Section::Bus, "orders", "publish"),
             Access::new(Section::Queue, "orders", "consume"),
             Access::new(Section::Table, "orders", "write"),
         ]
