@@ -4,7 +4,7 @@
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderName, HeaderValue};
+use aws_lambda_events::http::{HeaderName, HeaderValue, Method};
 use base64::Engine as _;
 use serde::Serialize;
 
@@ -151,6 +151,33 @@ pub fn set_header(response: &mut ApiGatewayV2httpResponse, name: &'static str, v
             .headers
             .insert(HeaderName::from_static(name), value);
     }
+}
+
+/// `Ok` when the request uses `allowed`; otherwise the 405 response (with `Allow`). API Gateway
+/// routes only the declared method to the function, so this guards direct invocations and
+/// misrouted routes.
+pub fn require_method(
+    request: &ApiGatewayV2httpRequest,
+    allowed: Method,
+) -> Result<(), Box<ApiGatewayV2httpResponse>> {
+    let method = &request.request_context.http.method;
+    if *method == allowed {
+        return Ok(());
+    }
+    let mut response = Problem::new(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{method} is not supported here; use {allowed}"),
+    )
+    .into_response();
+    set_header(&mut response, "allow", allowed.as_str());
+    Err(Box::new(response))
+}
+
+/// API Gateway's id of the request, for logs.
+pub fn request_id(request: &ApiGatewayV2httpRequest) -> Option<&str> {
+    request.request_context.request_id.as_deref()
 }
 
 /// A request header (names are case-insensitive); `None` when absent or not visible ASCII.
@@ -373,6 +400,17 @@ mod tests {
         );
         named.request_context.domain_name = None;
         assert_eq!(resource_url(&named, "/orders/ord-1"), "/prod/orders/ord-1");
+    }
+
+    #[test]
+    fn only_the_allowed_method_passes() {
+        let post = base(json!({}));
+        assert!(require_method(&post, Method::POST).is_ok());
+        let refused = require_method(&post, Method::GET).unwrap_err();
+        assert_eq!(refused.status_code, 405);
+        assert_eq!(refused.headers["allow"], "GET");
+        assert_eq!(refused.headers["content-type"], PROBLEM_JSON);
+        assert_eq!(request_id(&post), Some("r"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! sample orders, the status lifecycle of an order and the events announcing it. Pure: no AWS
 //! dependency unless a feature asks for one — `dynamodb` (the orders-table record as an item,
 //! conditional transitions), `eventbridge` (publishing), `http` (API Gateway HTTP API
-//! responses and problem documents).
+//! responses and problem documents), `runtime` (a function's JSON logs and environment).
 //!
 //! Money is never floating point: amounts are `i64` counts of the currency's minor unit.
 
@@ -23,6 +23,8 @@ pub mod dynamodb;
 pub mod eventbridge;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 
 pub use events::{BusEvent, OrderStatusChanged};
 pub use validate::{
