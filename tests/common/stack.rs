@@ -24,6 +24,11 @@ pub fn default_pipeline() -> String {
     std::fs::read_to_string(path).expect("read pipeline.yaml")
 }
 
+/// The repository's default pipeline, parsed (to count what it declares).
+pub fn default_spec() -> orderflow::spec::Spec {
+    orderflow::spec::parse("pipeline.yaml", &default_pipeline()).expect("pipeline.yaml is valid")
+}
+
 impl Stack {
     /// The default pipeline with a unique stack name, edited by `edits` (exact text → replacement).
     pub fn new(emulator: &TestEmulator, prefix: &str, edits: &[(&str, &str)]) -> Stack {
