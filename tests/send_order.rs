@@ -317,3 +317,76 @@ async fn send_order_to_a_missing_stack_fails_clearly() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn via_api_orders_are_submitted_over_http_and_followed_to_their_outcome() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "sendapi", &[]);
+
+    // Not deployed yet: a clear error, not a connection failure.
+    let out = stack.run(&["send-order", "--via", "api"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is the stack deployed?"),
+        "{}",
+        stderr(&out)
+    );
+
+    stack.up();
+    let ok = stack.json(&[
+        "send-order",
+        "--via",
+        "api",
+        "--wait",
+        "--order-id",
+        "ord-api-ok",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(ok["status"], "processed", "{ok}");
+    assert_eq!(ok["via"], "api");
+    assert!(ok["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(ok["api_url"].as_str().unwrap().ends_with("/orders"), "{ok}");
+    assert_eq!(ok["record"]["status"], "PROCESSED", "{ok}");
+
+    // Sending the same order again is the same submission (derived Idempotency-Key).
+    let again = stack.json(&[
+        "send-order",
+        "--via",
+        "api",
+        "--order-id",
+        "ord-api-ok",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(again["status"], "sent", "{again}");
+    assert_eq!(again["order_id"], "ord-api-ok");
+
+    // The API checks orders itself: an invalid one is refused with its reasons, exit 3.
+    let out = stack.run(&[
+        "send-order",
+        "--via",
+        "api",
+        "--invalid",
+        "--wait",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let bad: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bad["status"], "rejected", "{bad}");
+    assert!(!bad["reasons"].as_array().unwrap().is_empty(), "{bad}");
+
+    // A pipeline without that route: said before anything is sent.
+    stack.edit(
+        "      - route: \"POST /orders\"",
+        "      - route: \"POST /checkout\"",
+    );
+    let out = stack.run(&["send-order", "--via", "api"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no route `POST /orders` is declared"),
+        "{}",
+        stderr(&out)
+    );
+}
