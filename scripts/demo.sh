@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job, locally: start the emulator, bring the pipeline up, push one order through it and
-# show the outcome. Needs only cargo and python3 (the emulator is installed into its own venv).
+# The main job, locally: start the emulator, bring the pipeline up, submit one order through the
+# HTTP API as a customer would and show its status timeline. Needs only cargo and python3 (the emulator is installed into its own venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +17,13 @@ echo "==> starting the local emulator (MiniStack) on 127.0.0.1:$port"
 echo "==> orderflow --local up --yes"
 "$of" --local up --yes
 
-echo "==> orderflow --local send-order --wait"
-"$of" --local send-order --wait
+echo "==> orderflow --local send-order --via api --wait   (POST /orders, then GET /orders/{id})"
+order_id="ord-demo-$(date +%s)"
+"$of" --local send-order --via api --wait --order-id "$order_id"
+
+echo "==> orderflow --local order $order_id   (its status timeline)"
+"$of" --local order "$order_id"
 
 echo
-echo "Done. Try: $of --local plan    |  $of --local down --yes    |  $of local stop"
+echo "Done. Try: $of --local plan    |  $of --local send-order --via bus --invalid --wait"
+echo "           $of --local down --yes    |  $of local stop"

@@ -64,7 +64,8 @@ impl fmt::Display for OrderView {
                 .after_ms
                 .map(|ms| format!("  +{ms} ms"))
                 .unwrap_or_default();
-            writeln!(f, "  {}  {:<9}{after}", t.at, t.status)?;
+            let line = format!("  {}  {:<9}{after}", t.at, t.status);
+            writeln!(f, "{}", line.trim_end())?;
             for r in &t.reasons {
                 writeln!(f, "      - {}", reason_line(r))?;
             }
