@@ -6,34 +6,23 @@
 //!
 //! Logical name `<api>/<route key>`; statement id `orderflow-api-<api>-<16 hex digits>` (a hash
 //! of the route key: statement ids only allow letters, digits, `-` and `_`). The statement is
-//! untaggable: it is this stack's when it carries our Sid prefix on a function this stack owns.
-//! `discover` reads the route back from the statement's source ARN.
+//! untaggable: it is this stack's when it carries our Sid prefix on a function this stack owns;
+//! `discover` reads the route back from the statement's source ARN. Reading, adding, removing
+//! and discovering the statement is the function's ([`crate::kinds::function::permission`]).
 
-use std::collections::BTreeMap;
-
-use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{spec_route, split_route_resource_name, RouteKey};
 use crate::error::Error;
-use crate::kinds::function::provider::{is_not_found, is_update_in_progress, owned_functions};
-use crate::kinds::rule::permission::statement_props;
+use crate::kinds::function::permission::{InvokePermission, StatementRef};
 use crate::resources::policy::parse_arn;
-use crate::resources::{
-    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
-};
-use crate::retry::{retry, Backoff};
+use crate::resources::{Ctx, Kind, ResourceId};
 use crate::spec::Spec;
 
 pub struct ApiPermissionProvider;
 
 pub const PRINCIPAL: &str = "apigateway.amazonaws.com";
-pub const ACTION: &str = "lambda:InvokeFunction";
 pub const SID_PREFIX: &str = "orderflow-api-";
-
-/// Concurrent edits of one function's policy (several routes to one function, or a function
-/// update in progress) are rejected with ResourceConflictException; they resolve within seconds.
-const POLICY_CONFLICT: Backoff = Backoff::new(500, 5_000, 60);
 
 fn rid(name: &str) -> ResourceId {
     ResourceId::new(Kind::ApiPermission, name)
@@ -97,115 +86,12 @@ fn function_physical(ctx: &Ctx, name: &str) -> Result<String, Error> {
         })
 }
 
-/// The statements of a policy document as returned by GetPolicy.
-fn statements(policy: &str) -> Vec<Value> {
-    match serde_json::from_str::<Value>(policy) {
-        Ok(doc) => match &doc["Statement"] {
-            Value::Array(a) => a.clone(),
-            v @ Value::Object(_) => vec![v.clone()],
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    }
-}
+impl InvokePermission for ApiPermissionProvider {
+    const KIND: Kind = Kind::ApiPermission;
+    const PRINCIPAL: &'static str = PRINCIPAL;
+    const SID_PREFIX: &'static str = SID_PREFIX;
 
-/// A function's policy statements; empty when the function or its policy does not exist.
-async fn policy_statements(
-    ctx: &Ctx,
-    id: &ResourceId,
-    function_physical: &str,
-) -> Result<Vec<Value>, Error> {
-    match ctx
-        .aws
-        .lambda
-        .get_policy()
-        .function_name(function_physical)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.policy().map(statements).unwrap_or_default()),
-        Err(e) => {
-            let e = Error::aws(id, "GetPolicy", e);
-            if is_not_found(&e) {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            }
-        }
-    }
-}
-
-async fn add(ctx: &Ctx, name: &str, known: &Known) -> Result<(), Error> {
-    let id = rid(name);
-    let (api, key) = parts(name)?;
-    let Prop::Known(Value::String(api_arn)) =
-        output(known, &ResourceId::new(Kind::Api, api), "arn")
-    else {
-        return Err(Error::Other(format!(
-            "{id}: the ARN of api `{api}` is not known yet"
-        )));
-    };
-    let function = function_physical(ctx, name)?;
-    let sid = statement_id(api, &key);
-    let source = source_arn(&api_arn, &key);
-    retry(POLICY_CONFLICT, is_update_in_progress, || async {
-        ctx.aws
-            .lambda
-            .add_permission()
-            .function_name(&function)
-            .statement_id(&sid)
-            .action(ACTION)
-            .principal(PRINCIPAL)
-            .source_arn(&source)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::aws(&id, "AddPermission", e))
-    })
-    .await
-}
-
-async fn remove(ctx: &Ctx, id: &ResourceId, function: &str, sid: &str) -> Result<(), Error> {
-    let result = retry(POLICY_CONFLICT, is_update_in_progress, || async {
-        ctx.aws
-            .lambda
-            .remove_permission()
-            .function_name(function)
-            .statement_id(sid)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::aws(id, "RemovePermission", e))
-    })
-    .await;
-    match result {
-        Err(e) if is_not_found(&e) => Ok(()),
-        other => other,
-    }
-}
-
-fn handle(function: &str, sid: &str) -> String {
-    format!("{function}|{sid}")
-}
-
-fn outputs(function: &str, sid: &str) -> Outputs {
-    BTreeMap::from([("name".to_string(), handle(function, sid))])
-}
-
-#[async_trait]
-impl Provider for ApiPermissionProvider {
-    fn kind(&self) -> Kind {
-        Kind::ApiPermission
-    }
-
-    fn display_name(&self, ctx: &Ctx, name: &str) -> String {
-        match (parts(name), function_physical(ctx, name)) {
-            (Ok((api, key)), Ok(function)) => format!("{function}#{}", statement_id(api, &key)),
-            _ => name.to_string(),
-        }
-    }
-
-    fn dependencies(&self, spec: &Spec, name: &str) -> Vec<ResourceId> {
+    fn depends_on(&self, spec: &Spec, name: &str) -> Vec<ResourceId> {
         let Some((api, key)) = split_route_resource_name(name) else {
             return Vec::new();
         };
@@ -216,111 +102,35 @@ impl Provider for ApiPermissionProvider {
         deps
     }
 
-    fn desired(&self, _ctx: &Ctx, name: &str, known: &Known) -> Props {
-        let source = match split_route_resource_name(name) {
-            Some((api, key)) => match output(known, &ResourceId::new(Kind::Api, api), "arn") {
-                Prop::Known(Value::String(api_arn)) => Prop::from(source_arn(&api_arn, &key)),
-                _ => Prop::Unknown,
-            },
-            None => Prop::Unknown,
-        };
-        Props::from([
-            ("principal".to_string(), Prop::from(PRINCIPAL)),
-            ("action".to_string(), Prop::from(ACTION)),
-            ("source_arn".to_string(), source),
-        ])
+    fn source(&self, name: &str) -> Result<ResourceId, Error> {
+        parts(name).map(|(api, _)| ResourceId::new(Kind::Api, api))
     }
 
-    async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
-        let id = rid(name);
-        let (api, key) = parts(name)?;
-        let function = function_physical(ctx, name)?;
-        let sid = statement_id(api, &key);
-        Ok(policy_statements(ctx, &id, &function)
-            .await?
-            .iter()
-            .find(|s| s["Sid"] == json!(sid))
-            .map(|s| Live {
-                props: statement_props(s),
-                outputs: outputs(&function, &sid),
-                owned: true,
-            }))
-    }
-
-    async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error> {
-        add(ctx, name, known).await?;
-        let (api, key) = parts(name)?;
-        Ok(outputs(
-            &function_physical(ctx, name)?,
-            &statement_id(api, &key),
-        ))
-    }
-
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        name: &str,
-        known: &Known,
-        _live: &Live,
-        _changes: &[Change],
-    ) -> Result<Outputs, Error> {
-        // A policy statement cannot be modified in place.
-        let (api, key) = parts(name)?;
-        let function = function_physical(ctx, name)?;
-        let sid = statement_id(api, &key);
-        remove(ctx, &rid(name), &function, &sid).await?;
-        add(ctx, name, known).await?;
-        Ok(outputs(&function, &sid))
-    }
-
-    async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error> {
-        let mut found = Vec::new();
-        for f in owned_functions(ctx).await? {
-            let fid = ResourceId::new(Kind::Function, f.logical.clone());
-            for s in policy_statements(ctx, &fid, &f.physical).await? {
-                let Some(sid) = s["Sid"].as_str() else {
-                    continue;
-                };
-                let Some((api, hash)) = parse_statement_id(sid) else {
-                    continue;
-                };
-                // A statement whose route cannot be read back gets a name no declaration has,
-                // so it is deleted (and the declared one created again).
-                let name = match route_of_statement(&s, api, hash) {
-                    Some(key) => format!("{api}/{key}"),
-                    None => format!("{api}/#{hash}"),
-                };
-                let handle = handle(&f.physical, sid);
-                found.push(Discovered {
-                    id: rid(&name),
-                    physical: handle.clone(),
-                    handle,
-                });
-            }
+    /// The API's execute-api ARN narrowed to the route.
+    fn scope(&self, name: &str, api_arn: &str) -> String {
+        match split_route_resource_name(name) {
+            Some((_, key)) => source_arn(api_arn, &key),
+            None => api_arn.to_string(),
         }
-        Ok(found)
     }
 
-    /// The route now sends its requests to another function: the statement on the old one is
-    /// not the declared one any more.
-    fn is_stale(&self, ctx: &Ctx, found: &Discovered) -> bool {
-        let Ok(declared) = function_physical(ctx, &found.id.name) else {
-            return false;
-        };
-        found
-            .handle
-            .split_once('|')
-            .is_some_and(|(function, _)| function != declared)
+    fn locate(&self, ctx: &Ctx, name: &str) -> Result<StatementRef, Error> {
+        let (api, key) = parts(name)?;
+        Ok(StatementRef {
+            function: function_physical(ctx, name)?,
+            sid: statement_id(api, &key),
+        })
     }
 
-    async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
-        let (function, sid) = target.handle.split_once('|').ok_or_else(|| {
-            Error::Other(format!(
-                "{}: malformed handle {:?} (expected <function>|<statement id>)",
-                target.id, target.handle
-            ))
-        })?;
-        remove(ctx, &target.id, function, sid).await
+    /// The route read back from the statement's source ARN. A statement whose route cannot be
+    /// read back gets a name no declaration has, so it is deleted (and the declared one created
+    /// again).
+    fn name_found(&self, sid: &str, statement: &Value, _function: &str) -> Option<String> {
+        let (api, hash) = parse_statement_id(sid)?;
+        Some(match route_of_statement(statement, api, hash) {
+            Some(key) => format!("{api}/{key}"),
+            None => format!("{api}/#{hash}"),
+        })
     }
 }
 
@@ -328,7 +138,10 @@ impl Provider for ApiPermissionProvider {
 mod tests {
     use super::*;
     use crate::kinds::api::{Api, ApiRoute, Authorization};
+    use crate::kinds::function::permission::{statement_props, ACTION};
     use crate::resources::test_support::{spec, test_ctx};
+    use crate::resources::{Discovered, Known, Outputs, Prop, Provider};
+    use serde_json::json;
 
     fn key(text: &str) -> RouteKey {
         RouteKey::parse(text).unwrap()
@@ -451,7 +264,11 @@ mod tests {
         let found = |function: &str| Discovered {
             id: rid("orders/POST /orders"),
             physical: String::new(),
-            handle: handle(function, &sid),
+            handle: StatementRef {
+                function: function.into(),
+                sid: sid.clone(),
+            }
+            .handle(),
         };
         assert!(!ApiPermissionProvider.is_stale(&ctx, &found("shop-submit-order")));
         assert!(ApiPermissionProvider.is_stale(&ctx, &found("shop-old-handler")));

@@ -1,7 +1,9 @@
 //! `functions:` — Lambda functions `<stack>-<function>` built from a crate under `functions/`,
 //! each with its own IAM role whose least-privilege policy is generated from the function's
-//! `access` (`crate::resources::policy`).
+//! `access` (`crate::resources::policy`), and the statements on its resource policy that let
+//! services invoke it (`permission`: rule targets, topic subscribers, API routes).
 
+pub(crate) mod permission;
 pub(crate) mod provider;
 pub(crate) mod role;
 

@@ -3,36 +3,21 @@
 //! ARN (SNS invokes subscribed functions asynchronously, under this grant).
 //!
 //! Logical name `<topic>/<function>`; statement id `orderflow-topic-<topic>` on the function's
-//! policy (rules use `orderflow-rule-<rule>`, so the two never collide). The statement is
-//! untaggable: it is this stack's when it carries our Sid prefix on a function this stack owns.
+//! policy (rules use `orderflow-rule-<rule>`, so the two never collide). Reading, adding,
+//! removing and discovering the statement is the function's
+//! ([`crate::kinds::function::permission`]).
 
-use std::collections::BTreeMap;
-
-use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::Error;
-use crate::kinds::function::provider::{is_not_found, is_update_in_progress, owned_functions};
-use crate::kinds::rule::permission::statement_props;
-use crate::resources::{
-    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
-};
-use crate::retry::{retry, Backoff};
+use crate::kinds::function::permission::{split_source_name, InvokePermission, StatementRef};
+use crate::resources::{Ctx, Kind, ResourceId};
 use crate::spec::Spec;
 
 pub struct TopicPermissionProvider;
 
 pub const PRINCIPAL: &str = "sns.amazonaws.com";
-pub const ACTION: &str = "lambda:InvokeFunction";
 pub const SID_PREFIX: &str = "orderflow-topic-";
-
-/// Concurrent edits of one function's policy (a rule's permission, an update in progress) are
-/// rejected with ResourceConflictException; they resolve within seconds.
-const POLICY_CONFLICT: Backoff = Backoff::new(500, 5_000, 60);
-
-fn rid(name: &str) -> ResourceId {
-    ResourceId::new(Kind::TopicPermission, name)
-}
 
 /// Logical name of the permission letting `topic` invoke `function`.
 pub fn permission_name(topic: &str, function: &str) -> String {
@@ -41,8 +26,7 @@ pub fn permission_name(topic: &str, function: &str) -> String {
 
 /// `<topic>/<function>` → (topic, function).
 pub fn split_name(name: &str) -> Option<(&str, &str)> {
-    name.split_once('/')
-        .filter(|(t, f)| !t.is_empty() && !f.is_empty())
+    split_source_name(name)
 }
 
 pub fn statement_id(topic: &str) -> String {
@@ -53,122 +37,17 @@ fn parts(name: &str) -> Result<(&str, &str), Error> {
     split_name(name).ok_or_else(|| {
         Error::Other(format!(
             "{}: topic permission names have the form <topic>/<function>",
-            rid(name)
+            ResourceId::new(Kind::TopicPermission, name)
         ))
     })
 }
 
-/// The statements of a policy document as returned by GetPolicy.
-fn statements(policy: &str) -> Vec<Value> {
-    match serde_json::from_str::<Value>(policy) {
-        Ok(doc) => match &doc["Statement"] {
-            Value::Array(a) => a.clone(),
-            v @ Value::Object(_) => vec![v.clone()],
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    }
-}
+impl InvokePermission for TopicPermissionProvider {
+    const KIND: Kind = Kind::TopicPermission;
+    const PRINCIPAL: &'static str = PRINCIPAL;
+    const SID_PREFIX: &'static str = SID_PREFIX;
 
-/// The function's policy statements; empty when the function or its policy does not exist.
-async fn policy_statements(
-    ctx: &Ctx,
-    id: &ResourceId,
-    function_physical: &str,
-) -> Result<Vec<Value>, Error> {
-    match ctx
-        .aws
-        .lambda
-        .get_policy()
-        .function_name(function_physical)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.policy().map(statements).unwrap_or_default()),
-        Err(e) => {
-            let e = Error::aws(id, "GetPolicy", e);
-            if is_not_found(&e) {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            }
-        }
-    }
-}
-
-async fn add(ctx: &Ctx, name: &str, known: &Known) -> Result<(), Error> {
-    let id = rid(name);
-    let (topic, function) = parts(name)?;
-    let source_arn = match output(known, &ResourceId::new(Kind::Topic, topic), "arn") {
-        Prop::Known(Value::String(arn)) => arn,
-        _ => {
-            return Err(Error::Other(format!(
-                "{id}: the ARN of topic `{topic}` is not known yet"
-            )))
-        }
-    };
-    let function_physical = ctx.physical_name(function);
-    retry(POLICY_CONFLICT, is_update_in_progress, || async {
-        ctx.aws
-            .lambda
-            .add_permission()
-            .function_name(&function_physical)
-            .statement_id(statement_id(topic))
-            .action(ACTION)
-            .principal(PRINCIPAL)
-            .source_arn(&source_arn)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::aws(&id, "AddPermission", e))
-    })
-    .await
-}
-
-async fn remove(
-    ctx: &Ctx,
-    id: &ResourceId,
-    function_physical: &str,
-    sid: &str,
-) -> Result<(), Error> {
-    let result = retry(POLICY_CONFLICT, is_update_in_progress, || async {
-        ctx.aws
-            .lambda
-            .remove_permission()
-            .function_name(function_physical)
-            .statement_id(sid)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::aws(id, "RemovePermission", e))
-    })
-    .await;
-    match result {
-        Err(e) if is_not_found(&e) => Ok(()),
-        other => other,
-    }
-}
-
-fn outputs(ctx: &Ctx, name: &str) -> Outputs {
-    let (topic, function) = split_name(name).unwrap_or((name, name));
-    BTreeMap::from([(
-        "name".to_string(),
-        format!("{}|{}", ctx.physical_name(function), statement_id(topic)),
-    )])
-}
-
-#[async_trait]
-impl Provider for TopicPermissionProvider {
-    fn display_name(&self, ctx: &Ctx, name: &str) -> String {
-        let (topic, function) = name.split_once('/').unwrap_or((name, ""));
-        format!("{}#{}", ctx.physical_name(function), statement_id(topic))
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::TopicPermission
-    }
-
-    fn dependencies(&self, _spec: &Spec, name: &str) -> Vec<ResourceId> {
+    fn depends_on(&self, _spec: &Spec, name: &str) -> Vec<ResourceId> {
         match split_name(name) {
             Some((topic, function)) => vec![
                 ResourceId::new(Kind::Function, function),
@@ -178,99 +57,31 @@ impl Provider for TopicPermissionProvider {
         }
     }
 
-    fn desired(&self, _ctx: &Ctx, name: &str, known: &Known) -> Props {
-        let source_arn = match split_name(name) {
-            Some((topic, _)) => output(known, &ResourceId::new(Kind::Topic, topic), "arn"),
-            None => Prop::Unknown,
-        };
-        Props::from([
-            ("principal".to_string(), Prop::from(PRINCIPAL)),
-            ("action".to_string(), Prop::from(ACTION)),
-            ("source_arn".to_string(), source_arn),
-        ])
+    fn source(&self, name: &str) -> Result<ResourceId, Error> {
+        parts(name).map(|(topic, _)| ResourceId::new(Kind::Topic, topic))
     }
 
-    async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
-        let id = rid(name);
+    fn locate(&self, ctx: &Ctx, name: &str) -> Result<StatementRef, Error> {
         let (topic, function) = parts(name)?;
-        let sid = statement_id(topic);
-        let statements = policy_statements(ctx, &id, &ctx.physical_name(function)).await?;
-        Ok(statements
-            .iter()
-            .find(|s| s["Sid"] == json!(sid))
-            .map(|s| Live {
-                props: statement_props(s),
-                outputs: outputs(ctx, name),
-                owned: true,
-            }))
+        Ok(StatementRef {
+            function: ctx.physical_name(function),
+            sid: statement_id(topic),
+        })
     }
 
-    async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error> {
-        add(ctx, name, known).await?;
-        Ok(outputs(ctx, name))
-    }
-
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        name: &str,
-        known: &Known,
-        _live: &Live,
-        _changes: &[Change],
-    ) -> Result<Outputs, Error> {
-        // A policy statement cannot be modified in place.
-        let (topic, function) = parts(name)?;
-        remove(
-            ctx,
-            &rid(name),
-            &ctx.physical_name(function),
-            &statement_id(topic),
-        )
-        .await?;
-        add(ctx, name, known).await?;
-        Ok(outputs(ctx, name))
-    }
-
-    async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error> {
-        let mut found = Vec::new();
-        for f in owned_functions(ctx).await? {
-            let id = ResourceId::new(Kind::Function, f.logical.clone());
-            for s in policy_statements(ctx, &id, &f.physical).await? {
-                let Some(topic) = s["Sid"]
-                    .as_str()
-                    .and_then(|sid| sid.strip_prefix(SID_PREFIX))
-                else {
-                    continue;
-                };
-                if topic.is_empty() {
-                    continue;
-                }
-                let handle = format!("{}|{}", f.physical, statement_id(topic));
-                found.push(Discovered {
-                    id: rid(&permission_name(topic, &f.logical)),
-                    physical: handle.clone(),
-                    handle,
-                });
-            }
-        }
-        Ok(found)
-    }
-
-    async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
-        let (function_physical, sid) = target.handle.split_once('|').ok_or_else(|| {
-            Error::Other(format!(
-                "{}: malformed handle {:?} (expected <function>|<statement id>)",
-                target.id, target.handle
-            ))
-        })?;
-        remove(ctx, &target.id, function_physical, sid).await
+    fn name_found(&self, sid: &str, _statement: &Value, function: &str) -> Option<String> {
+        let topic = sid.strip_prefix(SID_PREFIX)?;
+        Some(permission_name(topic, function))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::function::permission::statement_props;
     use crate::resources::test_support::{spec, test_ctx};
+    use crate::resources::{Known, Outputs, Prop, Provider};
+    use serde_json::json;
 
     #[test]
     fn names_and_statement_ids() {
