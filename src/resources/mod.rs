@@ -89,6 +89,15 @@ pub struct Live {
     pub owned: bool,
 }
 
+impl Live {
+    /// An output an update needs (`arn`, `url`); `what` names it in the error (`ARN`).
+    pub(crate) fn output(&self, resource: &str, key: &str, what: &str) -> Result<&String, Error> {
+        self.outputs
+            .get(key)
+            .ok_or_else(|| Error::Other(format!("{resource}: live state has no {what}")))
+    }
+}
+
 /// A resource found in AWS that carries this stack's ownership tag.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Discovered {
@@ -149,10 +158,15 @@ impl Ctx {
         tags
     }
 
-    /// Does this tag set mark the resource as this stack's?
-    pub fn is_owned<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
-        tags.into_iter()
-            .any(|(k, v)| k == crate::spec::model::OWNERSHIP_TAG && v == self.spec.stack)
+    /// Does this tag set (a map, or any key–value pairs) mark the resource as this stack's?
+    pub fn is_owned<K, V>(&self, tags: impl IntoIterator<Item = (K, V)>) -> bool
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        tags.into_iter().any(|(k, v)| {
+            k.as_ref() == crate::spec::model::OWNERSHIP_TAG && v.as_ref() == self.spec.stack
+        })
     }
 
     /// Partition and account of the credentials in use, for ARNs that services do not report
@@ -202,6 +216,14 @@ pub(crate) fn known_value<'a>(resource: &str, change: &'a Change) -> Result<&'a 
             change.attribute
         ))),
     }
+}
+
+/// An update was asked to change an attribute the provider does not manage (a bug: `desired`
+/// and `update` disagree).
+pub(crate) fn unknown_attribute(resource: &str, attribute: &str) -> Error {
+    Error::Other(format!(
+        "{resource}: don't know how to update attribute `{attribute}`"
+    ))
 }
 
 /// `Ok(None)` when the call failed with one of `codes` (the service's "it does not exist"

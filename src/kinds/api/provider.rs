@@ -24,8 +24,8 @@ use super::Cors;
 use crate::error::Error;
 use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
 use crate::resources::{
-    known_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider,
-    ResourceId,
+    known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
+    Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::Spec;
@@ -202,7 +202,7 @@ pub(crate) async fn find_api(ctx: &Ctx, res: &str, name: &str) -> Result<Option<
         let Some(tags) = api_tags(ctx, res, &id).await? else {
             continue;
         };
-        let is_ours = ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let is_ours = ctx.is_owned(&tags);
         let found = FoundApi {
             api,
             id,
@@ -240,7 +240,7 @@ pub(crate) async fn owned_apis(ctx: &Ctx, res: &str) -> Result<Vec<(String, SdkA
         let Some(tags) = api_tags(ctx, res, id).await? else {
             continue;
         };
-        if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        if ctx.is_owned(&tags) {
             found.push((logical.to_string(), api));
         }
     }
@@ -550,11 +550,7 @@ impl Provider for ApiProvider {
         changes: &[Change],
     ) -> Result<Outputs, Error> {
         let res = resource(name);
-        let api_id = live
-            .outputs
-            .get("id")
-            .cloned()
-            .ok_or_else(|| Error::Other(format!("{res}: live state has no API id")))?;
+        let api_id = live.output(&res, "id", "API id")?.clone();
         let desired = self.desired(ctx, name, known);
         let changed = |attribute: &str| changes.iter().any(|c| c.attribute == attribute);
 
@@ -571,10 +567,7 @@ impl Provider for ApiProvider {
                     | "tags"
             );
             if !known_attribute {
-                return Err(Error::Other(format!(
-                    "{res}: don't know how to update attribute `{}`",
-                    change.attribute
-                )));
+                return Err(unknown_attribute(&res, &change.attribute));
             }
         }
 

@@ -16,8 +16,8 @@ use super::provider::{find_api, is_not_found, owned_apis, write};
 use super::{spec_route, split_route_resource_name, ApiRoute, RouteKey};
 use crate::error::Error;
 use crate::resources::{
-    known_value, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
-    Provider, ResourceId,
+    known_value, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs,
+    Prop, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -413,21 +413,13 @@ impl Provider for RouteProvider {
     ) -> Result<Outputs, Error> {
         let res = resource(name);
         let (_, key) = parts(name)?;
-        let get = |k: &str| {
-            live.outputs
-                .get(k)
-                .cloned()
-                .ok_or_else(|| Error::Other(format!("{res}: live state has no {k}")))
-        };
+        let get = |k: &str| live.output(&res, k, k).cloned();
         let (api_id, route_id) = (get("api_id")?, get("id")?);
         for change in changes {
             if change.attribute != "authorization_type"
                 && !INTEGRATION_PROPS.contains(&change.attribute.as_str())
             {
-                return Err(Error::Other(format!(
-                    "{res}: don't know how to update attribute `{}`",
-                    change.attribute
-                )));
+                return Err(unknown_attribute(&res, &change.attribute));
             }
         }
         let mut outputs = live.outputs.clone();

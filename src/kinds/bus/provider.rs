@@ -9,8 +9,8 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    absent_as_none, known_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props,
-    Provider, ResourceId,
+    absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
+    Outputs, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -181,7 +181,7 @@ impl Provider for BusProvider {
                 ("tags".into(), live_managed_tags(ctx, &tags)),
             ]),
             outputs: outputs(&physical, &arn),
-            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            owned: ctx.is_owned(&tags),
         }))
     }
 
@@ -215,10 +215,7 @@ impl Provider for BusProvider {
     ) -> Result<Outputs, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        let arn = live
-            .outputs
-            .get("arn")
-            .ok_or_else(|| Error::Other(format!("{res}: live state has no ARN")))?;
+        let arn = live.output(&res, "arn", "ARN")?;
         for change in changes {
             match change.attribute.as_str() {
                 "description" => {
@@ -248,11 +245,7 @@ impl Provider for BusProvider {
                         .map_err(|e| Error::aws(&res, "UpdateEventBus", e))?;
                 }
                 "tags" => update_event_tags(ctx, &res, arn, change).await?,
-                other => {
-                    return Err(Error::Other(format!(
-                        "{res}: don't know how to update attribute `{other}`"
-                    )))
-                }
+                other => return Err(unknown_attribute(&res, other)),
             }
         }
         Ok(live.outputs.clone())
@@ -270,7 +263,7 @@ impl Provider for BusProvider {
             let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
                 continue;
             };
-            if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            if ctx.is_owned(&tags) {
                 found.push(Discovered {
                     id: ResourceId::new(Kind::Bus, logical),
                     physical: physical.clone(),

@@ -18,8 +18,8 @@ use aws_sdk_sesv2::types::{IdentityType, Tag};
 use crate::error::Error;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    absent_as_none, known_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props,
-    Provider, ResourceId,
+    absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
+    Outputs, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -150,7 +150,7 @@ impl Provider for EmailIdentityProvider {
         Ok(Some(Live {
             props: BTreeMap::from([("tags".into(), live_managed_tags(ctx, &tags))]),
             outputs: outputs(email, &arn, &status),
-            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            owned: ctx.is_owned(&tags),
         }))
     }
 
@@ -180,10 +180,7 @@ impl Provider for EmailIdentityProvider {
         changes: &[Change],
     ) -> Result<Outputs, Error> {
         let res = resource(name);
-        let arn = live
-            .outputs
-            .get("arn")
-            .ok_or_else(|| Error::Other(format!("{res}: live state has no ARN")))?;
+        let arn = live.output(&res, "arn", "ARN")?;
         for change in changes {
             match change.attribute.as_str() {
                 "tags" => {
@@ -199,11 +196,7 @@ impl Provider for EmailIdentityProvider {
                             .map_err(|e| Error::aws(&res, "TagResource", e))?;
                     }
                 }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{res}: don't know how to update attribute `{other}`"
-                    )))
-                }
+                other => return Err(unknown_attribute(&res, other)),
             }
         }
         Ok(live.outputs.clone())
@@ -235,7 +228,7 @@ impl Provider for EmailIdentityProvider {
             let Some(tags) = identity_tags(ctx, &res, &format!("{prefix}{email}")).await? else {
                 continue;
             };
-            if !ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            if !ctx.is_owned(&tags) {
                 continue;
             }
             let logical = ctx

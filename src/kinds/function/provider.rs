@@ -110,8 +110,7 @@ pub(crate) async fn owned_functions(ctx: &Ctx) -> Result<Vec<OwnedFunction>, Err
     for f in candidates {
         match ctx.aws.lambda.list_tags().resource(&f.arn).send().await {
             Ok(out) => {
-                let tags = out.tags().into_iter().flatten();
-                if ctx.is_owned(tags.map(|(k, v)| (k.as_str(), v.as_str()))) {
+                if ctx.is_owned(out.tags().into_iter().flatten()) {
                     owned.push(f);
                 }
             }
@@ -438,7 +437,7 @@ impl Provider for FunctionProvider {
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let owned = ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let owned = ctx.is_owned(tags.iter().map(|(k, v)| (k, v)));
 
         let mut props = BTreeMap::new();
         let mut put = |k: &str, v: Value| {

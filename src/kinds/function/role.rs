@@ -173,7 +173,7 @@ impl Provider for RoleProvider {
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect();
-        let owned = ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let owned = ctx.is_owned(tags.iter().map(|(k, v)| (k, v)));
 
         let mut props = BTreeMap::new();
         if let Some(doc) = role.assume_role_policy_document() {
@@ -329,7 +329,7 @@ impl Provider for RoleProvider {
                     Err(e) if is_no_such_entity(&e) => continue,
                     Err(e) => return Err(e),
                 };
-                if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                if ctx.is_owned(tags.iter().map(|(k, v)| (k, v))) {
                     found.push(Discovered {
                         id: rid(logical),
                         physical: physical.to_string(),

@@ -350,7 +350,7 @@ impl Provider for QueuePolicyProvider {
         Ok(Some(Live {
             props: BTreeMap::from([("policy".to_string(), policy_prop(ours))]),
             outputs: Outputs::from([("name".to_string(), physical)]),
-            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            owned: ctx.is_owned(&tags),
         }))
     }
 

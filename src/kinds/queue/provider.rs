@@ -13,8 +13,8 @@ use crate::error::Error;
 use crate::resources::known_value;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    absent_as_none, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
-    Provider, ResourceId,
+    absent_as_none, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs,
+    Prop, Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::model::QueueEncryption;
@@ -162,7 +162,7 @@ pub(crate) async fn owned_queues(
         else {
             continue;
         };
-        if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        if ctx.is_owned(&tags) {
             owned.push((name_from_url(&url).to_string(), url));
         }
     }
@@ -331,7 +331,7 @@ impl Provider for QueueProvider {
         Ok(Some(Live {
             props,
             outputs: outputs(&physical, &arn, &url),
-            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            owned: ctx.is_owned(&tags),
         }))
     }
 
@@ -402,10 +402,7 @@ impl Provider for QueueProvider {
         changes: &[Change],
     ) -> Result<Outputs, Error> {
         let res = resource(name);
-        let url = live
-            .outputs
-            .get("url")
-            .ok_or_else(|| Error::Other(format!("{res}: live state has no URL")))?;
+        let url = live.output(&res, "url", "URL")?;
         let mut attributes = HashMap::new();
         for change in changes {
             let value = known_value(&res, change)?;
@@ -427,11 +424,7 @@ impl Provider for QueueProvider {
                             .map_err(|e| Error::aws(&res, "TagQueue", e))?;
                     }
                 }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{res}: don't know how to update attribute `{other}`"
-                    )))
-                }
+                other => return Err(unknown_attribute(&res, other)),
             }
         }
         if !attributes.is_empty() {

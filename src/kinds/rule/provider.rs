@@ -14,8 +14,8 @@ use crate::kinds::bus::provider::{
 };
 use crate::resources::tags::{desired_tags, live_managed_tags};
 use crate::resources::{
-    absent_as_none, known_value, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
-    Props, Provider, ResourceId,
+    absent_as_none, known_value, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known,
+    Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::model::Rule;
@@ -419,7 +419,7 @@ impl Provider for RuleProvider {
                 ("tags".into(), live_managed_tags(ctx, &tags)),
             ]),
             outputs: outputs(&physical, &arn),
-            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            owned: ctx.is_owned(&tags),
         }))
     }
 
@@ -452,10 +452,7 @@ impl Provider for RuleProvider {
         let physical = ctx.physical_name(name);
         let bus = ctx.physical_name(&rule.bus);
         let mut outputs = live.outputs.clone();
-        let arn = outputs
-            .get("arn")
-            .cloned()
-            .ok_or_else(|| Error::Other(format!("{res}: live state has no ARN")))?;
+        let arn = live.output(&res, "arn", "ARN")?.clone();
         if changes.iter().any(|c| {
             matches!(
                 c.attribute.as_str(),
@@ -476,11 +473,7 @@ impl Provider for RuleProvider {
                     put_targets(ctx, &res, &bus, &physical, &put).await?;
                 }
                 "tags" => update_event_tags(ctx, &res, &arn, change).await?,
-                other => {
-                    return Err(Error::Other(format!(
-                        "{res}: don't know how to update attribute `{other}`"
-                    )))
-                }
+                other => return Err(unknown_attribute(&res, other)),
             }
         }
         Ok(outputs)
@@ -525,7 +518,7 @@ impl Provider for RuleProvider {
                     let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
                         continue;
                     };
-                    if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                    if ctx.is_owned(&tags) {
                         found.push(Discovered {
                             id: ResourceId::new(Kind::Rule, logical),
                             physical: physical.to_string(),

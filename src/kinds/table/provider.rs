@@ -16,8 +16,8 @@ use crate::error::Error;
 use crate::resources::known_value;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    absent_as_none, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props, Provider,
-    ResourceId,
+    absent_as_none, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props,
+    Provider, ResourceId,
 };
 use crate::retry::{poll_until, retry, Backoff};
 use crate::spec::model::{Billing, KeyKind, Table};
@@ -430,7 +430,7 @@ impl Provider for TableProvider {
         Ok(Some(Live {
             props,
             outputs: outputs(&physical, &arn),
-            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            owned: ctx.is_owned(&tags),
         }))
     }
 
@@ -473,10 +473,7 @@ impl Provider for TableProvider {
     ) -> Result<Outputs, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        let arn = live
-            .outputs
-            .get("arn")
-            .ok_or_else(|| Error::Other(format!("{res}: live state has no ARN")))?;
+        let arn = live.output(&res, "arn", "ARN")?;
 
         // Refuse before changing anything else, so a refused plan leaves the table untouched.
         if let Some(c) = changes
@@ -521,11 +518,7 @@ impl Provider for TableProvider {
                     ttl = Some((old, value.as_str().map(str::to_string)));
                 }
                 "tags" => tags = Some(tags_to_set(value, change.old.as_ref())),
-                other => {
-                    return Err(Error::Other(format!(
-                        "{res}: don't know how to update attribute `{other}`"
-                    )))
-                }
+                other => return Err(unknown_attribute(&res, other)),
             }
         }
 
@@ -622,7 +615,7 @@ impl Provider for TableProvider {
             let Some(tags) = absent_as_none(table_tags(ctx, &item, &arn).await, NOT_FOUND)? else {
                 continue;
             };
-            if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            if ctx.is_owned(&tags) {
                 found.push(Discovered {
                     id: ResourceId::new(Kind::Table, logical),
                     physical: physical.clone(),

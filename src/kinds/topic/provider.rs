@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    absent_as_none, known_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props,
-    Provider, ResourceId,
+    absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
+    Outputs, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -106,7 +106,7 @@ pub(crate) async fn owned_topics(
         let Some(tags) = topic_tags(ctx, resource, &arn).await? else {
             continue;
         };
-        if ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        if ctx.is_owned(&tags) {
             owned.push((logical.to_string(), arn));
         }
     }
@@ -199,7 +199,7 @@ impl Provider for TopicProvider {
                 ("tags".into(), live_managed_tags(ctx, &tags)),
             ]),
             outputs: outputs(&physical, &arn),
-            owned: ctx.is_owned(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            owned: ctx.is_owned(&tags),
         }))
     }
 
@@ -240,10 +240,7 @@ impl Provider for TopicProvider {
         changes: &[Change],
     ) -> Result<Outputs, Error> {
         let res = resource(name);
-        let arn = live
-            .outputs
-            .get("arn")
-            .ok_or_else(|| Error::Other(format!("{res}: live state has no ARN")))?;
+        let arn = live.output(&res, "arn", "ARN")?;
         for change in changes {
             let value = known_value(&res, change)?;
             match change.attribute.as_str() {
@@ -272,11 +269,7 @@ impl Provider for TopicProvider {
                             .map_err(|e| Error::aws(&res, "TagResource", e))?;
                     }
                 }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{res}: don't know how to update attribute `{other}`"
-                    )))
-                }
+                other => return Err(unknown_attribute(&res, other)),
             }
         }
         Ok(live.outputs.clone())

@@ -28,8 +28,8 @@ use super::{parse_subscription_name, subscription_name, FilterPolicyScope, Subsc
 use crate::error::Error;
 use crate::resources::policy::parse_arn;
 use crate::resources::{
-    absent_as_none, known_value, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
-    Props, Provider, ResourceId,
+    absent_as_none, known_value, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known,
+    Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::spec::model::TopicSubscription;
 use crate::spec::Spec;
@@ -485,10 +485,7 @@ impl Provider for SubscriptionProvider {
         for change in ordered(changes) {
             let value = known_value(&res, change)?;
             let Some((attr, raw)) = attribute(&change.attribute, value) else {
-                return Err(Error::Other(format!(
-                    "{res}: don't know how to update attribute `{}`",
-                    change.attribute
-                )));
+                return Err(unknown_attribute(&res, &change.attribute));
             };
             ctx.aws
                 .sns

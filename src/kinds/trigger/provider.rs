@@ -265,12 +265,7 @@ impl Provider for EventSourceMappingProvider {
                 .send()
                 .await
             {
-                Ok(out) => ctx.is_owned(
-                    out.tags()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.as_str(), v.as_str())),
-                ),
+                Ok(out) => ctx.is_owned(out.tags().into_iter().flatten()),
                 Err(e) => {
                     let e = Error::aws(&id, "ListTags", e);
                     if is_not_found(&e) {
