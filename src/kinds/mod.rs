@@ -10,10 +10,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::error::Error;
 use crate::resources::{Provider, ResourceId};
 use crate::spec::decode::{Checker, Fields};
 use crate::spec::model::Access;
 use crate::spec::schema::{Field, NameLimit, VerbDef};
+use crate::spec::text::describe;
+use crate::spec::yaml::{Node, Value as YamlValue};
 
 pub mod api;
 pub mod bus;
@@ -58,6 +61,63 @@ pub(crate) trait KindSpec: Sized {
 
     /// The graph resources an entry contributes (itself and what is derived from it).
     fn resources(&self, name: &str, out: &mut Vec<ResourceId>);
+}
+
+/// A free-text key of at most `max` characters (a description, a display name); a longer text
+/// is reported at the key and kept.
+pub(crate) fn text_at_most(
+    cx: &mut Checker<'_, '_>,
+    f: &Fields<'_>,
+    field: &Field,
+    max: usize,
+) -> Option<String> {
+    let text = cx.string(f, field)?;
+    let chars = text.chars().count();
+    if chars > max {
+        let path = f.path_of(field.key);
+        let span = cx.span_at(&path);
+        cx.error(
+            span,
+            &path,
+            format!("must be at most {max} characters, got {chars}"),
+            None,
+        );
+    }
+    Some(text)
+}
+
+/// Is `node` a non-empty mapping (an event pattern, a filter policy)? If not, that is reported
+/// with `example` as the help.
+pub(crate) fn non_empty_mapping(
+    cx: &mut Checker<'_, '_>,
+    node: &Node,
+    path: &str,
+    example: &str,
+) -> bool {
+    if matches!(&node.value, YamlValue::Map(entries) if !entries.is_empty()) {
+        return true;
+    }
+    cx.error(
+        node.span,
+        path,
+        format!("expected a non-empty mapping, got {}", describe(node)),
+        Some(example.into()),
+    );
+    false
+}
+
+/// The entry `name` of a section (`&spec.rules`), or the error of a provider asked about an entry
+/// the spec does not declare.
+pub(crate) fn declared<'a, T: KindSpec>(
+    entries: &'a BTreeMap<String, T>,
+    name: &str,
+) -> Result<&'a T, Error> {
+    entries.get(name).ok_or_else(|| {
+        Error::Other(format!(
+            "{} `{name}` is not declared in the spec",
+            T::SINGULAR
+        ))
+    })
 }
 
 macro_rules! registry {
@@ -253,6 +313,17 @@ impl std::fmt::Display for Section {
 }
 
 #[cfg(test)]
+pub(crate) mod test_support {
+    /// Validation errors of `text`, one `file:line:col: key: message` line each.
+    pub(crate) fn errors(text: &str) -> Vec<String> {
+        match crate::spec::parse("p.yaml", text) {
+            Ok(spec) => panic!("expected errors, got a valid spec: {spec:?}"),
+            Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::spec::schema::Type;
@@ -271,6 +342,17 @@ mod tests {
             walk(s.key(), s.fields(), &mut out);
         }
         out
+    }
+
+    #[test]
+    fn an_undeclared_entry_is_named_by_its_section() {
+        let mut spec = Spec::empty("shop");
+        spec.buses.insert("orders".into(), bus::Bus::default());
+        assert!(declared(&spec.buses, "orders").is_ok());
+        assert_eq!(
+            declared(&spec.rules, "new-orders").unwrap_err().to_string(),
+            "rule `new-orders` is not declared in the spec"
+        );
     }
 
     #[test]

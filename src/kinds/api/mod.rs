@@ -488,20 +488,7 @@ impl KindSpec for Api {
                 )),
             );
         }
-        let description = cx.string(f, &DESCRIPTION);
-        if let Some(d) = &description {
-            let chars = d.chars().count();
-            if chars > MAX_DESCRIPTION {
-                let path = f.path_of(DESCRIPTION.key);
-                let span = cx.span_at(&path);
-                cx.error(
-                    span,
-                    &path,
-                    format!("must be at most {MAX_DESCRIPTION} characters, got {chars}"),
-                    None,
-                );
-            }
-        }
+        let description = super::text_at_most(cx, f, &DESCRIPTION, MAX_DESCRIPTION);
         let throttling = cx.mapping(f, &THROTTLING).and_then(|t| {
             let rate_limit = cx.int(&t, &RATE_LIMIT);
             let burst_limit = cx.int(&t, &BURST_LIMIT);

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 use super::Cors;
 use crate::error::Error;
+use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
 use crate::resources::{
     known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
@@ -65,13 +66,6 @@ where
 
 fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::Api)
-}
-
-fn spec_api<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a super::Api, Error> {
-    ctx.spec
-        .apis
-        .get(name)
-        .ok_or_else(|| Error::Other(format!("api `{name}` is not declared in the spec")))
 }
 
 /// The AWS partition of a region (for ARNs built before any ARN was read).
@@ -503,7 +497,7 @@ impl Provider for ApiProvider {
 
     async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error> {
         let res = resource(name);
-        let api = spec_api(ctx, name)?;
+        let api = declared(&ctx.spec.apis, name)?;
         let physical = ctx.physical_name(name);
         let desired = self.desired(ctx, name, known);
         let cors = api.cors.as_ref().map(|_| sdk_cors(prop(&desired, "cors")));

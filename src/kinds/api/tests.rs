@@ -1,15 +1,8 @@
 //! The `apis` section: route keys, decoding and every validation error with its position.
 
 use super::*;
+use crate::kinds::test_support::errors;
 use crate::spec::parse;
-
-/// Validation errors of `text`, one `file:line:col: key: message` line each.
-fn errors(text: &str) -> Vec<String> {
-    match parse("p.yaml", text) {
-        Ok(spec) => panic!("expected errors, got a valid spec: {spec:?}"),
-        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
-    }
-}
 
 /// The single error of `text`, with its help.
 fn one_error(text: &str) -> (String, Option<String>) {

@@ -56,17 +56,5 @@ pub(crate) fn description(
     f: &Fields<'_>,
     field: &Field,
 ) -> Option<String> {
-    let description = cx.string(f, field)?;
-    let chars = description.chars().count();
-    if chars > MAX_DESCRIPTION {
-        let path = f.path_of(field.key);
-        let span = cx.span_at(&path);
-        cx.error(
-            span,
-            &path,
-            format!("must be at most {MAX_DESCRIPTION} characters, got {chars}"),
-            None,
-        );
-    }
-    Some(description)
+    super::text_at_most(cx, f, field, MAX_DESCRIPTION)
 }

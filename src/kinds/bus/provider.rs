@@ -7,6 +7,7 @@ use aws_sdk_eventbridge::types::Tag;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
     absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
@@ -127,13 +128,6 @@ fn outputs(physical: &str, arn: &str) -> Outputs {
     ])
 }
 
-fn spec_bus<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a crate::spec::model::Bus, Error> {
-    ctx.spec
-        .buses
-        .get(name)
-        .ok_or_else(|| Error::Other(format!("bus `{name}` is not declared in the spec")))
-}
-
 #[async_trait]
 impl Provider for BusProvider {
     fn kind(&self) -> Kind {
@@ -188,7 +182,7 @@ impl Provider for BusProvider {
     async fn create(&self, ctx: &Ctx, name: &str, _known: &Known) -> Result<Outputs, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        let bus = spec_bus(ctx, name)?;
+        let bus = declared(&ctx.spec.buses, name)?;
         let out = ctx
             .aws
             .events

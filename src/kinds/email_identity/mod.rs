@@ -197,13 +197,7 @@ fn check_domain(domain: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn errors(text: &str) -> Vec<String> {
-        match crate::spec::parse("p.yaml", text) {
-            Ok(spec) => panic!("expected errors, got {spec:?}"),
-            Err(e) => e.errors.iter().map(ToString::to_string).collect(),
-        }
-    }
+    use crate::kinds::test_support::errors;
 
     #[test]
     fn accepts_ordinary_addresses() {

@@ -10,6 +10,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 
 use crate::error::Error;
+use crate::kinds::declared;
 use crate::resources::known_value;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
@@ -173,13 +174,6 @@ fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::Queue)
 }
 
-fn spec_queue<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a crate::spec::model::Queue, Error> {
-    ctx.spec
-        .queues
-        .get(name)
-        .ok_or_else(|| Error::Other(format!("queue `{name}` is not declared in the spec")))
-}
-
 /// SQS attribute name of a managed prop.
 fn attribute_name(prop: &str) -> Option<QueueAttributeName> {
     match prop {
@@ -338,7 +332,7 @@ impl Provider for QueueProvider {
     async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        spec_queue(ctx, name)?;
+        declared(&ctx.spec.queues, name)?;
         let desired = self.desired(ctx, name, known);
         let mut attributes = HashMap::new();
         for (prop, value) in &desired {

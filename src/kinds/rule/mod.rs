@@ -168,17 +168,13 @@ impl KindSpec for Rule {
 /// Any mapping, converted to JSON, checked against EventBridge's pattern grammar: every
 /// field maps to a list of values (or a nested mapping).
 fn event_pattern(cx: &mut Checker<'_, '_>, node: &Node, path: &str) -> serde_json::Value {
-    match &node.value {
-        Value::Map(entries) if !entries.is_empty() => {}
-        _ => {
-            cx.error(
-                node.span,
-                path,
-                format!("expected a non-empty mapping, got {}", describe(node)),
-                Some("e.g. { source: [orderflow.orders], detail-type: [OrderPlaced] }".into()),
-            );
-            return serde_json::Value::Null;
-        }
+    if !super::non_empty_mapping(
+        cx,
+        node,
+        path,
+        "e.g. { source: [orderflow.orders], detail-type: [OrderPlaced] }",
+    ) {
+        return serde_json::Value::Null;
     }
     check_pattern_object(cx, node, path);
     let json = cx.json_of(node, path);

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::kinds::bus::provider::{
     event_resource_tags, event_tags, list_stack_buses, update_event_tags,
 };
+use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags};
 use crate::resources::{
     absent_as_none, known_value, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known,
@@ -32,13 +33,6 @@ const REMOVE_TARGETS_BATCH: usize = 100;
 
 fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::Rule)
-}
-
-fn spec_rule<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Rule, Error> {
-    ctx.spec
-        .rules
-        .get(name)
-        .ok_or_else(|| Error::Other(format!("rule `{name}` is not declared in the spec")))
 }
 
 fn description_value(d: Option<&str>) -> Value {
@@ -289,7 +283,7 @@ async fn list_targets(ctx: &Ctx, res: &str, bus: &str, rule: &str) -> Result<Vec
 
 /// PutRule with every rule attribute: PutRule replaces the rule's definition (tags excepted).
 async fn put_rule(ctx: &Ctx, res: &str, name: &str, with_tags: bool) -> Result<String, Error> {
-    let rule = spec_rule(ctx, name)?;
+    let rule = declared(&ctx.spec.rules, name)?;
     let mut request = ctx
         .aws
         .events
@@ -366,7 +360,7 @@ impl Provider for RuleProvider {
 
     async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
         let res = resource(name);
-        let rule = spec_rule(ctx, name)?;
+        let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
         let bus = ctx.physical_name(&rule.bus);
         let described = match ctx
@@ -425,7 +419,7 @@ impl Provider for RuleProvider {
 
     async fn create(&self, ctx: &Ctx, name: &str, known: &Known) -> Result<Outputs, Error> {
         let res = resource(name);
-        let rule = spec_rule(ctx, name)?;
+        let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
         let bus = ctx.physical_name(&rule.bus);
         let Prop::Known(targets) = desired_targets(rule, known) else {
@@ -448,7 +442,7 @@ impl Provider for RuleProvider {
         changes: &[Change],
     ) -> Result<Outputs, Error> {
         let res = resource(name);
-        let rule = spec_rule(ctx, name)?;
+        let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
         let bus = ctx.physical_name(&rule.bus);
         let mut outputs = live.outputs.clone();

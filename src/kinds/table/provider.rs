@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 use serde_json::{json, Value};
 
 use crate::error::Error;
+use crate::kinds::declared;
 use crate::resources::known_value;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
@@ -43,13 +44,6 @@ const TABLE_IN_USE: Backoff = Backoff::new(1_000, 5_000, 300);
 
 fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::Table)
-}
-
-fn spec_table<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Table, Error> {
-    ctx.spec
-        .tables
-        .get(name)
-        .ok_or_else(|| Error::Other(format!("table `{name}` is not declared in the spec")))
 }
 
 fn build_error(res: &str, what: &str, e: impl std::fmt::Display) -> Error {
@@ -437,7 +431,7 @@ impl Provider for TableProvider {
     async fn create(&self, ctx: &Ctx, name: &str, _known: &Known) -> Result<Outputs, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        let t = spec_table(ctx, name)?;
+        let t = declared(&ctx.spec.tables, name)?;
         match create_table(ctx, &res, &physical, t).await {
             Ok(()) => {}
             // The previous incarnation is still being deleted: wait it out, then create.

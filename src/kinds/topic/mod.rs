@@ -235,20 +235,7 @@ impl KindSpec for Topic {
     });
 
     fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, _name: &str) -> Topic {
-        let display_name = cx.string(f, &DISPLAY_NAME);
-        if let Some(d) = &display_name {
-            let chars = d.chars().count();
-            if chars > MAX_DISPLAY_NAME {
-                let path = f.path_of(DISPLAY_NAME.key);
-                let span = cx.span_at(&path);
-                cx.error(
-                    span,
-                    &path,
-                    format!("must be at most {MAX_DISPLAY_NAME} characters, got {chars}"),
-                    None,
-                );
-            }
-        }
+        let display_name = super::text_at_most(cx, f, &DISPLAY_NAME, MAX_DISPLAY_NAME);
         let items = cx.list(f, &SUBSCRIPTIONS);
         let list_path = f.path_of(SUBSCRIPTIONS.key);
         let mut subscriptions: Vec<TopicSubscription> = Vec::new();
@@ -425,17 +412,8 @@ fn filter_policy(
     path: &str,
     scope: FilterPolicyScope,
 ) -> Option<Json> {
-    match &node.value {
-        Value::Map(entries) if !entries.is_empty() => {}
-        _ => {
-            cx.error(
-                node.span,
-                path,
-                format!("expected a non-empty mapping, got {}", describe(node)),
-                Some("e.g. { status: [PROCESSED, REJECTED] }".into()),
-            );
-            return None;
-        }
+    if !super::non_empty_mapping(cx, node, path, "e.g. { status: [PROCESSED, REJECTED] }") {
+        return None;
     }
     let fine = check_policy_object(cx, node, path, scope);
     let json = cx.json_of(node, path);
@@ -661,14 +639,8 @@ fn filter_combinations(policy: &Json) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::test_support::errors;
     use serde_json::json;
-
-    fn errors(text: &str) -> Vec<String> {
-        match crate::spec::parse("p.yaml", text) {
-            Ok(spec) => panic!("expected errors, got {spec:?}"),
-            Err(e) => e.errors.iter().map(ToString::to_string).collect(),
-        }
-    }
 
     const HEAD: &str = "stack: s\nqueues: { audit: {} }\nfunctions: { f: { crate: f } }\n";
 

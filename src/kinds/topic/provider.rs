@@ -10,6 +10,7 @@ use aws_sdk_sns::types::Tag;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
     absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
@@ -206,10 +207,7 @@ impl Provider for TopicProvider {
     async fn create(&self, ctx: &Ctx, name: &str, _known: &Known) -> Result<Outputs, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        let topic =
-            ctx.spec.topics.get(name).ok_or_else(|| {
-                Error::Other(format!("topic `{name}` is not declared in the spec"))
-            })?;
+        let topic = declared(&ctx.spec.topics, name)?;
         let attributes: HashMap<String, String> = topic
             .display_name
             .iter()
