@@ -25,8 +25,8 @@ use crate::error::Error;
 use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
 use crate::resources::{
-    known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
-    Props, Provider, ResourceId,
+    absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
+    Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::Spec;
@@ -145,30 +145,21 @@ pub(crate) async fn api_tags(
     res: &str,
     api_id: &str,
 ) -> Result<Option<BTreeMap<String, String>>, Error> {
-    match ctx
+    let got = ctx
         .aws
         .apigateway
         .get_tags()
         .resource_arn(tag_arn(&ctx.aws.region, api_id))
         .send()
         .await
-    {
-        Ok(out) => Ok(Some(
-            out.tags()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )),
-        Err(e) => {
-            let e = Error::aws(res, "GetTags", e);
-            if is_not_found(&e) {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+        .map_err(|e| Error::aws(res, "GetTags", e));
+    Ok(absent_as_none(got, NOT_FOUND)?.map(|out| {
+        out.tags()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }))
 }
 
 /// An API found by name, with its tags.
@@ -436,7 +427,7 @@ impl Provider for ApiProvider {
         let Some(found) = find_api(ctx, &res, name).await? else {
             return Ok(None);
         };
-        let stage = match ctx
+        let stage = ctx
             .aws
             .apigateway
             .get_stage()
@@ -444,16 +435,8 @@ impl Provider for ApiProvider {
             .stage_name(STAGE)
             .send()
             .await
-        {
-            Ok(s) => Some(s),
-            Err(e) => {
-                let e = Error::aws(&res, "GetStage", e);
-                if !is_not_found(&e) {
-                    return Err(e);
-                }
-                None
-            }
-        };
+            .map_err(|e| Error::aws(&res, "GetStage", e));
+        let stage = absent_as_none(stage, NOT_FOUND)?;
         let settings = stage.as_ref().and_then(|s| s.default_route_settings());
         let (partition, account) = ctx.partition_and_account(&res).await?;
         let api = &found.api;

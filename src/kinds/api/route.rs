@@ -12,12 +12,12 @@ use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, Integration, IntegrationType, Route};
 use serde_json::{json, Value};
 
-use super::provider::{find_api, is_not_found, owned_apis, write};
+use super::provider::{find_api, is_not_found, owned_apis, write, NOT_FOUND};
 use super::{spec_route, split_route_resource_name, ApiRoute, RouteKey};
 use crate::error::Error;
 use crate::resources::{
-    known_value, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs,
-    Prop, Props, Provider, ResourceId,
+    absent_as_none, known_value, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known,
+    Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -73,7 +73,7 @@ async fn api_routes(ctx: &Ctx, res: &str, api_id: &str) -> Result<Option<Vec<Rou
     let mut routes = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let out = match ctx
+        let out = ctx
             .aws
             .apigateway
             .get_routes()
@@ -81,12 +81,9 @@ async fn api_routes(ctx: &Ctx, res: &str, api_id: &str) -> Result<Option<Vec<Rou
             .set_next_token(token.take())
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = Error::aws(res, "GetRoutes", e);
-                return if is_not_found(&e) { Ok(None) } else { Err(e) };
-            }
+            .map_err(|e| Error::aws(res, "GetRoutes", e));
+        let Some(out) = absent_as_none(out, NOT_FOUND)? else {
+            return Ok(None);
         };
         routes.extend(out.items().iter().cloned());
         match out.next_token() {
@@ -101,7 +98,7 @@ async fn api_integrations(ctx: &Ctx, res: &str, api_id: &str) -> Result<Vec<Inte
     let mut integrations = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let out = match ctx
+        let out = ctx
             .aws
             .apigateway
             .get_integrations()
@@ -109,16 +106,9 @@ async fn api_integrations(ctx: &Ctx, res: &str, api_id: &str) -> Result<Vec<Inte
             .set_next_token(token.take())
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = Error::aws(res, "GetIntegrations", e);
-                return if is_not_found(&e) {
-                    Ok(Vec::new())
-                } else {
-                    Err(e)
-                };
-            }
+            .map_err(|e| Error::aws(res, "GetIntegrations", e));
+        let Some(out) = absent_as_none(out, NOT_FOUND)? else {
+            return Ok(Vec::new());
         };
         integrations.extend(out.items().iter().cloned());
         match out.next_token() {
@@ -330,24 +320,18 @@ impl Provider for RouteProvider {
         let route_id = route.route_id().unwrap_or_default();
         let integration = match target_integration(route.target()) {
             None => None,
-            Some(id) => match ctx
-                .aws
-                .apigateway
-                .get_integration()
-                .api_id(&found.id)
-                .integration_id(id)
-                .send()
-                .await
-            {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    let e = Error::aws(&res, "GetIntegration", e);
-                    if !is_not_found(&e) {
-                        return Err(e);
-                    }
-                    None
-                }
-            },
+            Some(id) => {
+                let got = ctx
+                    .aws
+                    .apigateway
+                    .get_integration()
+                    .api_id(&found.id)
+                    .integration_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(&res, "GetIntegration", e));
+                absent_as_none(got, NOT_FOUND)?
+            }
         };
         let mut props = BTreeMap::from([(
             "authorization_type".to_string(),

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::provider::{is_not_found, is_update_in_progress, owned_functions};
+use super::provider::{is_not_found, is_update_in_progress, owned_functions, NOT_FOUND};
 use crate::error::Error;
 use crate::resources::{
-    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
+    absent_as_none, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
+    Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::Spec;
@@ -140,24 +141,17 @@ pub(crate) async fn policy_statements(
     id: &ResourceId,
     function_physical: &str,
 ) -> Result<Vec<Value>, Error> {
-    match ctx
+    let got = ctx
         .aws
         .lambda
         .get_policy()
         .function_name(function_physical)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.policy().map(statements).unwrap_or_default()),
-        Err(e) => {
-            let e = Error::aws(id, "GetPolicy", e);
-            if is_not_found(&e) {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            }
-        }
-    }
+        .map_err(|e| Error::aws(id, "GetPolicy", e));
+    Ok(absent_as_none(got, NOT_FOUND)?
+        .and_then(|out| out.policy().map(statements))
+        .unwrap_or_default())
 }
 
 /// AddPermission, retried while another edit of the function's policy is in progress.
