@@ -226,6 +226,15 @@ pub(crate) fn unknown_attribute(resource: &str, attribute: &str) -> Error {
     ))
 }
 
+/// An optional text (a description, a display name) as a prop. Services report an unset one as
+/// absent or as "", depending on the API; both mean none (`null`).
+pub(crate) fn text_value(text: Option<&str>) -> Value {
+    match text {
+        Some(s) if !s.is_empty() => Value::String(s.to_string()),
+        _ => Value::Null,
+    }
+}
+
 /// `Ok(None)` when the call failed with one of `codes` (the service's "it does not exist"
 /// answers); any other error passes through.
 pub(crate) fn absent_as_none<T>(

@@ -25,8 +25,8 @@ use crate::error::Error;
 use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
 use crate::resources::{
-    absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
-    Outputs, Prop, Props, Provider, ResourceId,
+    absent_as_none, known_value, text_value, unknown_attribute, Change, Ctx, Discovered, Kind,
+    Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::Spec;
@@ -232,13 +232,6 @@ pub(crate) async fn owned_apis(ctx: &Ctx, res: &str) -> Result<Vec<(String, SdkA
     Ok(found)
 }
 
-fn description_value(d: Option<&str>) -> Value {
-    match d {
-        Some(s) if !s.is_empty() => Value::String(s.to_string()),
-        _ => Value::Null,
-    }
-}
-
 /// Sorted, without repeats.
 fn normalised(items: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut v: Vec<String> = items.into_iter().collect();
@@ -405,7 +398,7 @@ impl Provider for ApiProvider {
             ("protocol_type".into(), ProtocolType::Http.as_str().into()),
             (
                 "description".into(),
-                description_value(api.description.as_deref()).into(),
+                text_value(api.description.as_deref()).into(),
             ),
             ("cors".into(), desired_cors(api.cors.as_ref()).into()),
             ("stage".into(), STAGE.into()),
@@ -445,7 +438,7 @@ impl Provider for ApiProvider {
                 "protocol_type".into(),
                 json!(api.protocol_type().map(|p| p.as_str())),
             ),
-            ("description".into(), description_value(api.description())),
+            ("description".into(), text_value(api.description())),
             ("cors".into(), live_cors(api.cors_configuration())),
             (
                 "stage".into(),

@@ -4,14 +4,13 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::Tag;
-use serde_json::Value;
 
 use crate::error::Error;
 use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
-    Outputs, Props, Provider, ResourceId,
+    absent_as_none, known_value, text_value, unknown_attribute, Change, Ctx, Discovered, Kind,
+    Known, Live, Outputs, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -109,14 +108,6 @@ pub(crate) async fn list_stack_buses(
     }
 }
 
-/// EventBridge reports a missing description as absent or "" depending on the API; both mean none.
-fn description_value(d: Option<&str>) -> Value {
-    match d {
-        Some(s) if !s.is_empty() => Value::String(s.to_string()),
-        _ => Value::Null,
-    }
-}
-
 fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::Bus)
 }
@@ -145,7 +136,7 @@ impl Provider for BusProvider {
             .get(name)
             .and_then(|b| b.description.as_deref());
         Props::from([
-            ("description".into(), description_value(description).into()),
+            ("description".into(), text_value(description).into()),
             ("tags".into(), desired_tags(ctx).into()),
         ])
     }
@@ -171,7 +162,7 @@ impl Provider for BusProvider {
         let tags = event_resource_tags(ctx, &res, &arn).await?;
         Ok(Some(Live {
             props: BTreeMap::from([
-                ("description".into(), description_value(bus.description())),
+                ("description".into(), text_value(bus.description())),
                 ("tags".into(), live_managed_tags(ctx, &tags)),
             ]),
             outputs: outputs(&physical, &arn),
@@ -286,7 +277,7 @@ impl Provider for BusProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn desired_bus_props() {
@@ -308,8 +299,8 @@ mod tests {
 
     #[test]
     fn empty_description_means_none() {
-        assert_eq!(description_value(Some("")), Value::Null);
-        assert_eq!(description_value(None), Value::Null);
-        assert_eq!(description_value(Some("orders")), json!("orders"));
+        assert_eq!(text_value(Some("")), Value::Null);
+        assert_eq!(text_value(None), Value::Null);
+        assert_eq!(text_value(Some("orders")), json!("orders"));
     }
 }

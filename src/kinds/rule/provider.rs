@@ -15,8 +15,8 @@ use crate::kinds::bus::provider::{
 use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags};
 use crate::resources::{
-    absent_as_none, known_value, output, unknown_attribute, Change, Ctx, Discovered, Kind, Known,
-    Live, Outputs, Prop, Props, Provider, ResourceId,
+    absent_as_none, known_value, output, text_value, unknown_attribute, Change, Ctx, Discovered,
+    Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::model::Rule;
@@ -33,13 +33,6 @@ const REMOVE_TARGETS_BATCH: usize = 100;
 
 fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::Rule)
-}
-
-fn description_value(d: Option<&str>) -> Value {
-    match d {
-        Some(s) if !s.is_empty() => Value::String(s.to_string()),
-        _ => Value::Null,
-    }
 }
 
 /// One target in the normalised form both `desired` and `read` produce.
@@ -351,7 +344,7 @@ impl Provider for RuleProvider {
             ("state".into(), RuleState::Enabled.as_str().into()),
             (
                 "description".into(),
-                description_value(rule.description.as_deref()).into(),
+                text_value(rule.description.as_deref()).into(),
             ),
             ("targets".into(), desired_targets(rule, known)),
             ("tags".into(), desired_tags(ctx).into()),
@@ -402,10 +395,7 @@ impl Provider for RuleProvider {
                         .map(|s| Value::String(s.as_str().to_string()))
                         .unwrap_or(Value::Null),
                 ),
-                (
-                    "description".into(),
-                    description_value(described.description()),
-                ),
+                ("description".into(), text_value(described.description())),
                 (
                     "targets".into(),
                     sorted_targets(targets.iter().map(live_target_value).collect()),

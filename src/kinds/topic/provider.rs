@@ -7,14 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
-use serde_json::Value;
 
 use crate::error::Error;
 use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    absent_as_none, known_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
-    Outputs, Props, Provider, ResourceId,
+    absent_as_none, known_value, text_value, unknown_attribute, Change, Ctx, Discovered, Kind,
+    Known, Live, Outputs, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -137,14 +136,6 @@ fn outputs(physical: &str, arn: &str) -> Outputs {
     ])
 }
 
-/// SNS reports an unset display name as "" (or not at all); both mean none.
-fn display_name_value(d: Option<&str>) -> Value {
-    match d {
-        Some(s) if !s.is_empty() => Value::String(s.to_string()),
-        _ => Value::Null,
-    }
-}
-
 #[async_trait]
 impl Provider for TopicProvider {
     fn kind(&self) -> Kind {
@@ -162,10 +153,7 @@ impl Provider for TopicProvider {
             .get(name)
             .and_then(|t| t.display_name.as_deref());
         Props::from([
-            (
-                "display_name".into(),
-                display_name_value(display_name).into(),
-            ),
+            ("display_name".into(), text_value(display_name).into()),
             ("tags".into(), desired_tags(ctx).into()),
         ])
     }
@@ -196,7 +184,7 @@ impl Provider for TopicProvider {
         };
         Ok(Some(Live {
             props: BTreeMap::from([
-                ("display_name".into(), display_name_value(display_name)),
+                ("display_name".into(), text_value(display_name)),
                 ("tags".into(), live_managed_tags(ctx, &tags)),
             ]),
             outputs: outputs(&physical, &arn),
@@ -307,7 +295,7 @@ mod tests {
     use super::*;
     use crate::resources::test_support::{spec, test_ctx};
     use crate::spec::model::Topic;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn desired_topic_props() {
@@ -338,8 +326,8 @@ mod tests {
             name_from_arn("arn:aws:sns:us-east-1:123456789012:shop-orders"),
             "shop-orders"
         );
-        assert_eq!(display_name_value(Some("")), Value::Null);
-        assert_eq!(display_name_value(None), Value::Null);
-        assert_eq!(display_name_value(Some("x")), json!("x"));
+        assert_eq!(text_value(Some("")), Value::Null);
+        assert_eq!(text_value(None), Value::Null);
+        assert_eq!(text_value(Some("x")), json!("x"));
     }
 }
