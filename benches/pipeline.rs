@@ -19,27 +19,29 @@
 //! Ctrl-C.
 //!
 //! Environment:
-//! - `ORDERFLOW_BENCH_FUNCTIONS_DIR`: directory with the `validate-order` and `process-order`
-//!   binaries (default `<target dir>/lambda`, from
-//!   `cargo build --profile lambda -p validate-order -p process-order`).
+//! - `ORDERFLOW_BENCH_FUNCTIONS_DIR`: directory with the binary of every function crate the
+//!   pipeline declares (default `<target dir>/lambda`, from
+//!   `cargo build --profile lambda --workspace --exclude orderflow --bins`).
 //! - `ORDERFLOW_BENCH_UP_RUNS` (default 15, at least 10): unchanged `up` runs.
 //! - `ORDERFLOW_BENCH_ORDERS` (default 30, at least 20): orders per path (floor, CLI, floor polled every 10 ms).
 //! - `ORDERFLOW_HOME`: where MiniStack is installed (as for `orderflow local`).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use orderflow::local::{self, Emulator};
+use common::{
+    fmt_list, load_average, machine_line, median, percentile, render_goals, stats_header,
+    stats_row, CliRun, Goal, Harness, Setup, ORDERFLOW,
+};
+use orderflow::local;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-
-/// The CLI under test, built by cargo with the profile of this bench run.
-const ORDERFLOW: &str = env!("CARGO_BIN_EXE_orderflow");
 
 /// Goal 1: wall time of an unchanged `up` process.
 const UNCHANGED_UP_LIMIT: Duration = Duration::from_millis(500);
@@ -50,8 +52,6 @@ const FLOOR_POLL: Duration = Duration::from_millis(2);
 /// `send-order --wait`'s poll interval for its first 5 s: the floor is also measured polling at
 /// this interval (informational), to separate the cost of polling less often from the CLI's own.
 const CLI_POLL: Duration = Duration::from_millis(10);
-/// Longest any single CLI run may take before the bench gives up on it.
-const CLI_DEADLINE: Duration = Duration::from_secs(300);
 /// Longest an order may take to reach the table.
 const ORDER_DEADLINE: Duration = Duration::from_secs(30);
 /// Orders sent down each path before measuring: the first invocations start the function
@@ -66,90 +66,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let functions = match functions_dir() {
-        Ok(d) => d,
+    let harness = match Harness::start() {
+        Ok(h) => h,
         Err(e) => {
             eprintln!("bench: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let work = match tempfile::Builder::new()
-        .prefix("orderflow-bench-")
-        .tempdir()
-    {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("bench: creating a work directory: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let setup = match Setup::prepare(work.path(), &functions) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut emulator = match start_emulator(work.path()) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    eprintln!(
-        "bench: MiniStack {} at {} (pid {}), log {}",
-        local::MINISTACK_VERSION,
-        emulator.endpoint,
-        emulator.pid,
-        emulator.log_path().display()
-    );
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("bench: starting the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
     let bench = Bench {
-        endpoint: emulator.endpoint.clone(),
-        setup,
+        endpoint: harness.endpoint.clone(),
+        setup: harness.setup.clone(),
         config,
         load_before: load_average(),
     };
-    // Dropping the benchmark future on Ctrl-C kills the CLI child it is waiting for
-    // (`kill_on_drop`); the emulator is stopped below either way.
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            r = run(&bench) => r,
-            _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
-        }
-    });
-    drop(runtime);
-
-    let code = match outcome {
-        Ok(report) => {
-            print!("{}", report.render(&bench));
-            if report.all_met() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => {
-            eprintln!("bench: {e}");
-            print_log_tail(&emulator.log_path(), 40);
-            ExitCode::from(2)
-        }
-    };
-    if let Err(e) = emulator.stop() {
-        eprintln!("bench: stopping the emulator: {e}");
-    }
-    code
+    let outcome = harness
+        .run(run(&bench))
+        .map(|report| (report.render(&bench), report.all_met()));
+    harness.finish(outcome)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,115 +95,10 @@ struct Config {
 
 impl Config {
     fn from_env() -> Result<Config, String> {
-        let count = |name: &str, default: usize, min: usize| -> Result<usize, String> {
-            match std::env::var(name) {
-                Ok(v) if !v.is_empty() => match v.parse::<usize>() {
-                    Ok(n) if n >= min => Ok(n),
-                    _ => Err(format!("{name}={v}: expected a whole number ≥ {min}")),
-                },
-                _ => Ok(default),
-            }
-        };
         Ok(Config {
-            up_runs: count("ORDERFLOW_BENCH_UP_RUNS", 15, 10)?,
-            orders: count("ORDERFLOW_BENCH_ORDERS", 30, 20)?,
+            up_runs: common::count_from_env("ORDERFLOW_BENCH_UP_RUNS", 15, 10)?,
+            orders: common::count_from_env("ORDERFLOW_BENCH_ORDERS", 30, 20)?,
         })
-    }
-}
-
-/// The function binaries to deploy (see the module docs).
-fn functions_dir() -> Result<PathBuf, String> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = match std::env::var_os("ORDERFLOW_BENCH_FUNCTIONS_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .map(|t| if t.is_relative() { manifest.join(t) } else { t })
-            .unwrap_or_else(|| manifest.join("target"))
-            .join("lambda"),
-    };
-    for krate in ["validate-order", "process-order"] {
-        if !dir.join(krate).is_file() {
-            return Err(format!(
-                "{} is missing: build the functions first (`cargo build --profile lambda -p validate-order -p process-order`) \
-                 or set ORDERFLOW_BENCH_FUNCTIONS_DIR",
-                dir.join(krate).display()
-            ));
-        }
-    }
-    Ok(dir)
-}
-
-/// A private copy of what the CLI reads, so that concurrent edits or rebuilds in the work tree
-/// cannot turn an unchanged `up` into a changed one halfway through the bench.
-struct Setup {
-    dir: PathBuf,
-    pipeline: PathBuf,
-    functions: PathBuf,
-    /// `ORDERFLOW_HOME` of the CLI runs: keeps its package cache private to this run.
-    home: PathBuf,
-}
-
-impl Setup {
-    fn prepare(dir: &Path, functions: &Path) -> Result<Setup, String> {
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let pipeline = dir.join("pipeline.yaml");
-        copy(&manifest.join("pipeline.yaml"), &pipeline)?;
-        let fdir = dir.join("functions");
-        let home = dir.join("home");
-        for d in [&fdir, &home] {
-            std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-        }
-        for krate in ["validate-order", "process-order"] {
-            copy(&functions.join(krate), &fdir.join(krate))?;
-        }
-        Ok(Setup {
-            dir: dir.to_path_buf(),
-            pipeline,
-            functions: fdir,
-            home,
-        })
-    }
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::copy(from, to)
-        .map(drop)
-        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))
-}
-
-/// MiniStack on a free loopback port, state under `<dir>/ministack`. A port found free can be
-/// taken before MiniStack binds it: try a few.
-fn start_emulator(dir: &Path) -> Result<Emulator, String> {
-    let python = local::ensure_installed().map_err(|e| format!("installing MiniStack: {e}"))?;
-    let mut last = String::new();
-    for attempt in 0..3 {
-        let port = local::free_port().map_err(|e| e.to_string())?;
-        let state = dir.join(format!("ministack-{attempt}"));
-        std::fs::create_dir_all(&state)
-            .map_err(|e| format!("creating {}: {e}", state.display()))?;
-        match Emulator::start_with(&python, port, &state) {
-            Ok(emulator) => return Ok(emulator),
-            Err(e) => {
-                last = e.to_string();
-                let log = std::fs::read_to_string(state.join("ministack.log")).unwrap_or_default();
-                if !(last.contains("in use") || log.contains("already in use")) {
-                    print_log_tail(&state.join("ministack.log"), 40);
-                    break;
-                }
-            }
-        }
-    }
-    Err(format!("starting MiniStack: {last}"))
-}
-
-fn print_log_tail(path: &Path, lines: usize) {
-    let log = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = log.lines().collect();
-    eprintln!("---- last lines of {} ----", path.display());
-    for line in &all[all.len().saturating_sub(lines)..] {
-        eprintln!("{}", line.chars().take(300).collect::<String>());
     }
 }
 
@@ -282,140 +110,11 @@ struct Bench {
     load_before: String,
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Running the CLI
 
-struct CliRun {
-    /// Spawn to exit.
-    wall: Duration,
-    success: bool,
-    code: Option<i32>,
-    stdout: String,
-    /// Each stderr line with when it arrived, relative to the spawn.
-    stderr: Vec<(Duration, String)>,
-}
-
-impl CliRun {
-    fn json(&self, what: &str) -> Result<Value, String> {
-        serde_json::from_str(&self.stdout)
-            .map_err(|e| format!("{what}: stdout is not JSON ({e}):\n{}", self.describe()))
-    }
-
-    fn describe(&self) -> String {
-        let mut s = format!(
-            "exit {:?} after {:.2} s\n--- stdout ---\n{}\n--- stderr ---\n",
-            self.code,
-            self.wall.as_secs_f64(),
-            self.stdout
-        );
-        for (_, line) in &self.stderr {
-            let _ = writeln!(s, "{line}");
-        }
-        s
-    }
-}
-
-/// Run `orderflow --endpoint-url <emulator> -f <pipeline> <args>` with test credentials and no
-/// AWS settings from the caller's environment; killed if it outlives `CLI_DEADLINE`.
 async fn orderflow(bench: &Bench, args: &[&str]) -> Result<CliRun, String> {
-    let setup = &bench.setup;
-    let mut cmd = tokio::process::Command::new(ORDERFLOW);
-    for (key, _) in std::env::vars_os() {
-        let inherited = key
-            .to_str()
-            .is_some_and(|k| k.starts_with("AWS_") || k.starts_with("ORDERFLOW_"));
-        if inherited {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.arg("--endpoint-url")
-        .arg(&bench.endpoint)
-        .arg("-f")
-        .arg(&setup.pipeline)
-        .args(args)
-        .current_dir(&setup.dir)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", local::REGION)
-        .env("AWS_CONFIG_FILE", setup.dir.join(".no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            setup.dir.join(".no-aws-credentials"),
-        )
-        .env("ORDERFLOW_HOME", &setup.home)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("running {ORDERFLOW}: {e}"))?;
-    let mut stdout = child
-        .stdout
-        .take()
-        .ok_or("internal: child stdout not piped")?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or("internal: child stderr not piped")?;
-    let read_stdout = tokio::spawn(async move {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).await.map(|_| s)
-    });
-    let read_stderr = tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        let mut seen = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            seen.push((started.elapsed(), line));
-        }
-        seen
-    });
-    let status = match tokio::time::timeout(CLI_DEADLINE, child.wait()).await {
-        Ok(status) => status.map_err(|e| format!("waiting for {ORDERFLOW}: {e}"))?,
-        Err(_) => {
-            let _ = child.kill().await;
-            return Err(format!(
-                "`orderflow {}` did not finish within {} s",
-                args.join(" "),
-                CLI_DEADLINE.as_secs()
-            ));
-        }
-    };
-    let wall = started.elapsed();
-    let stdout = read_stdout
-        .await
-        .map_err(|e| format!("reading stdout: {e}"))?
-        .map_err(|e| format!("reading stdout: {e}"))?;
-    let stderr = read_stderr
-        .await
-        .map_err(|e| format!("reading stderr: {e}"))?;
-    Ok(CliRun {
-        wall,
-        success: status.success(),
-        code: status.code(),
-        stdout,
-        stderr,
-    })
-}
-
-fn up_args(bench: &Bench) -> Vec<String> {
-    vec![
-        "up".into(),
-        "--yes".into(),
-        "--prebuilt".into(),
-        bench.setup.functions.display().to_string(),
-        "--output".into(),
-        "json".into(),
-    ]
+    common::orderflow(&bench.endpoint, &bench.setup, args).await
 }
 
 /// Wall time (ms) of a CLI run that must exit 0 (for `plan --detailed-exitcode`: no changes).
@@ -432,7 +131,7 @@ async fn timed_ok(bench: &Bench, args: &[&str]) -> Result<f64, String> {
 }
 
 async fn up(bench: &Bench) -> Result<(CliRun, Value), String> {
-    let args = up_args(bench);
+    let args = bench.setup.up_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = orderflow(bench, &args).await?;
     if !run.success {
@@ -543,18 +242,17 @@ async fn fresh_up(bench: &Bench) -> Result<FreshUp, String> {
         ));
     }
     for (at, line) in &run.stderr {
-        match parse_progress(line) {
-            Some((Phase::Start, id)) => {
-                if let Some(r) = resources.get_mut(id) {
-                    r.start = Some(*at);
+        let Some((phase, rest)) = parse_progress(line) else {
+            continue;
+        };
+        // Ids may contain spaces (`api_route.orders/POST /orders`): match the known ones.
+        for (id, r) in resources.iter_mut() {
+            if names_resource(rest, id) {
+                match phase {
+                    Phase::Start => r.start = Some(*at),
+                    Phase::End => r.end = Some(*at),
                 }
             }
-            Some((Phase::End, id)) => {
-                if let Some(r) = resources.get_mut(id) {
-                    r.end = Some(*at);
-                }
-            }
-            None => {}
         }
     }
     let missing: Vec<&str> = resources
@@ -602,18 +300,26 @@ enum Phase {
     End,
 }
 
-/// `[   2.4s] creating queue.orders (x)` → (Start, "queue.orders");
-/// `[   2.4s] created queue.orders (x) in 0.0s` → (End, "queue.orders").
+/// `[   2.4s] creating queue.orders (x)` → (Start, "queue.orders (x)");
+/// `[   2.4s] created queue.orders (x) in 0.0s` → (End, "queue.orders (x) in 0.0s").
 fn parse_progress(line: &str) -> Option<(Phase, &str)> {
     let rest = line.strip_prefix('[')?;
     let (_, rest) = rest.split_once("] ")?;
-    let mut words = rest.split_whitespace();
-    let phase = match words.next()? {
+    let (verb, rest) = rest.split_once(' ')?;
+    let phase = match verb {
         "creating" | "updating" | "deleting" => Phase::Start,
         "created" | "updated" | "deleted" => Phase::End,
         _ => return None,
     };
-    Some((phase, words.next()?))
+    Some((phase, rest))
+}
+
+/// Whether the rest of a progress line is about resource `id`: the id, then its physical name
+/// in parentheses, ` in …` or nothing.
+fn names_resource(rest: &str, id: &str) -> bool {
+    rest.strip_prefix(id).is_some_and(|after| {
+        after.is_empty() || after.starts_with(" (") || after.starts_with(" in ")
+    })
 }
 
 /// Most intervals open at one instant (an interval ending when another starts does not overlap it).
@@ -653,18 +359,7 @@ struct Latency {
 }
 
 async fn latency(bench: &Bench, fresh: &FreshUp) -> Result<Latency, String> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&bench.endpoint)
-        .region(aws_config::Region::new(local::REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "orderflow-bench",
-        ))
-        .load()
-        .await;
+    let config = common::sdk_config(&bench.endpoint).await;
     let floor = Floor {
         events: aws_sdk_eventbridge::Client::new(&config),
         dynamodb: aws_sdk_dynamodb::Client::new(&config),
@@ -810,41 +505,7 @@ async fn send_order(bench: &Bench) -> Result<(f64, f64), String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Statistics and the report
-
-/// Median (mean of the two middle values for an even count).
-fn median(values: &[f64]) -> f64 {
-    let s = sorted(values);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// Nearest-rank percentile.
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let s = sorted(values);
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
-    s[rank.clamp(1, s.len()) - 1]
-}
-
-fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut s = values.to_vec();
-    s.sort_by(f64::total_cmp);
-    s
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-}
+// The report
 
 struct Report {
     fresh: FreshUp,
@@ -853,12 +514,6 @@ struct Report {
     validate_ms: Vec<f64>,
     plan_ms: Vec<f64>,
     latency: Latency,
-}
-
-struct Goal {
-    name: &'static str,
-    met: bool,
-    detail: String,
 }
 
 impl Report {
@@ -923,13 +578,7 @@ impl Report {
             local::MINISTACK_VERSION,
             bench.endpoint
         );
-        let _ = writeln!(
-            s,
-            "  machine   {} CPUs, load average (1/5/15 min) before {}, after {}",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            bench.load_before,
-            load_average()
-        );
+        let _ = writeln!(s, "{}", machine_line(&bench.load_before));
 
         let _ = writeln!(s);
         let _ = writeln!(
@@ -985,26 +634,14 @@ impl Report {
             .collect();
         let _ = writeln!(s);
         let _ = writeln!(s, "unchanged up × {}:", self.unchanged.len());
-        let _ = writeln!(
-            s,
-            "  {:<34} {:>8} {:>8} {:>8} {:>8}",
-            "ms", "median", "p90", "min", "max"
-        );
+        stats_header(&mut s, "ms");
         for (label, v) in [
             ("CLI process wall time", &walls),
             ("reported `seconds`", &reported),
             ("validate wall (info: no AWS)", &self.validate_ms),
             ("plan wall (info: read-only)", &self.plan_ms),
         ] {
-            let _ = writeln!(
-                s,
-                "  {:<34} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
-                label,
-                median(v),
-                percentile(v, 90.0),
-                min(v),
-                max(v)
-            );
+            stats_row(&mut s, label, v, 0);
         }
         let _ = writeln!(s, "  wall samples: {}", fmt_list(&walls));
         let _ = writeln!(s, "  api_calls total/writes per run: {}", calls.join(" "));
@@ -1018,50 +655,21 @@ impl Report {
             fmt_list(&l.warm_up_floor),
             fmt_list(&l.warm_up_cli)
         );
-        let _ = writeln!(
-            s,
-            "  {:<34} {:>8} {:>8} {:>8} {:>8}",
-            "ms", "median", "p90", "min", "max"
-        );
+        stats_header(&mut s, "ms");
         for (label, v) in [
             ("floor (PutEvents → GetItem)", &l.floor),
             ("send-order --wait latency_ms", &l.cli),
             ("send-order process wall time", &l.cli_wall),
             ("floor polled every 10 ms (info)", &l.floor_cli_poll),
         ] {
-            let _ = writeln!(
-                s,
-                "  {:<34} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
-                label,
-                median(v),
-                percentile(v, 90.0),
-                min(v),
-                max(v)
-            );
+            stats_row(&mut s, label, v, 1);
         }
         let _ = writeln!(s, "  floor samples:      {}", fmt_list(&l.floor));
         let _ = writeln!(s, "  send-order samples: {}", fmt_list(&l.cli));
         let _ = writeln!(s, "  floor@10ms samples: {}", fmt_list(&l.floor_cli_poll));
 
         let _ = writeln!(s);
-        let _ = writeln!(s, "goals:");
-        for g in self.goals() {
-            let _ = writeln!(
-                s,
-                "  [{}] {:<52} {}",
-                if g.met { "met   " } else { "MISSED" },
-                g.name,
-                g.detail
-            );
-        }
+        render_goals(&mut s, &self.goals());
         s
     }
-}
-
-fn fmt_list(values: &[f64]) -> String {
-    values
-        .iter()
-        .map(|v| format!("{v:.0}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
