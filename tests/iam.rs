@@ -238,6 +238,7 @@ async fn default_pipeline_roles_are_least_privilege() {
     let orders_q = queue_arn("orders").await;
     let orders_dlq = queue_arn("orders-dlq").await;
     let validate_dlq = queue_arn("validate-dlq").await;
+    let notify_dlq = queue_arn("notify-dlq").await;
     let table = ddb
         .describe_table()
         .table_name(format!("{stack}-orders"))
@@ -260,9 +261,10 @@ async fn default_pipeline_roles_are_least_privilege() {
 
     let validate = principal(&iam, &stack, "validate-order").await;
     let process = principal(&iam, &stack, "process-order").await;
+    let notify = principal(&iam, &stack, "notify-customer").await;
     // The roles examined are the ones the functions run as.
     let mut function_arns = Vec::new();
-    for who in [&validate, &process] {
+    for who in [&validate, &process, &notify] {
         let cfg = lambda
             .get_function_configuration()
             .function_name(format!("{stack}-{}", who.function))
@@ -287,6 +289,24 @@ async fn default_pipeline_roles_are_least_privilege() {
     };
     let log_stream =
         |function: &str| format!("{}:log-stream:2026/01/01/[$LATEST]0", log_group(function));
+    // The notification resources: the topic and the sender's SES identity, as deployed.
+    let topic = format!("arn:aws:sns:{REGION}:{account}:{stack}-order-notifications");
+    aws_sdk_sns::Client::new(&config)
+        .get_topic_attributes()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetTopicAttributes {topic}: {e:?}"));
+    let sender = "orders@example.com";
+    aws_sdk_sesv2::Client::new(&config)
+        .get_email_identity()
+        .email_identity(sender)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetEmailIdentity {sender}: {e:?}"));
+    let identity = format!("arn:aws:ses:{REGION}:{account}:identity/{sender}");
+    let other_identity = format!("arn:aws:ses:{REGION}:{account}:identity/other@example.com");
+    let other_topic = format!("arn:aws:sns:{REGION}:{account}:{stack}-other");
 
     // ---- validate-order: queue valid orders, record rejected ones, publish the outcome.
     let v_stream = log_stream("validate-order");
@@ -326,6 +346,9 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("lambda:InvokeFunction", &function_arns[1]),
             ("iam:PassRole", &validate.arn),
             ("logs:PutLogEvents", &p_stream),
+            ("sns:Publish", &topic),
+            ("ses:SendEmail", &identity),
+            ("sqs:SendMessage", &notify_dlq),
         ],
     )
     .await;
@@ -365,6 +388,62 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("dynamodb:DeleteItem", &other_table),
             ("lambda:InvokeFunction", &function_arns[0]),
             ("logs:PutLogEvents", &v_stream),
+            ("sns:Publish", &topic),
+            ("ses:SendEmail", &identity),
+            ("sqs:SendMessage", &notify_dlq),
+        ],
+    )
+    .await;
+
+    // ---- notify-customer: read the order and write its notification claim, email from the
+    // sender identity only, publish on the stack's topic only, dead-letter to notify-dlq.
+    let n_stream = log_stream("notify-customer");
+    expect(
+        &iam,
+        &notify,
+        Decision::Allowed,
+        &[
+            ("dynamodb:GetItem", &table),
+            ("dynamodb:UpdateItem", &table),
+            ("ses:SendEmail", &identity),
+            ("ses:SendRawEmail", &identity),
+            ("sns:Publish", &topic),
+            ("sqs:SendMessage", &notify_dlq),
+            ("logs:PutLogEvents", &n_stream),
+        ],
+    )
+    .await;
+    expect(
+        &iam,
+        &notify,
+        Decision::ImplicitDeny,
+        &[
+            // Email from no other identity, publish on no other topic.
+            ("ses:SendEmail", &other_identity),
+            ("ses:SendRawEmail", &other_identity),
+            ("sns:Publish", &other_topic),
+            // Nothing else on the topic or the identity.
+            ("sns:Subscribe", &topic),
+            ("sns:SetTopicAttributes", &topic),
+            ("sns:DeleteTopic", &topic),
+            ("ses:DeleteEmailIdentity", &identity),
+            ("ses:PutEmailIdentityMailFromAttributes", &identity),
+            // The table: no deletes, no scans, no other table.
+            ("dynamodb:DeleteItem", &table),
+            ("dynamodb:Scan", &table),
+            ("dynamodb:BatchWriteItem", &table),
+            ("dynamodb:DeleteTable", &table),
+            ("dynamodb:GetItem", &other_table),
+            // Nothing of the order flow itself.
+            ("events:PutEvents", &bus),
+            ("events:PutEvents", &default_bus),
+            ("sqs:SendMessage", &orders_q),
+            ("sqs:SendMessage", &orders_dlq),
+            ("sqs:SendMessage", &validate_dlq),
+            ("sqs:ReceiveMessage", &notify_dlq),
+            ("lambda:InvokeFunction", &function_arns[2]),
+            ("iam:PassRole", &notify.arn),
+            ("logs:PutLogEvents", &v_stream),
         ],
     )
     .await;
@@ -395,6 +474,20 @@ async fn default_pipeline_roles_are_least_privilege() {
             log_group("process-order"),
         ]),
         &format!("{}:*", log_group("process-order")),
+    )
+    .await;
+    check_inline_policy(
+        &iam,
+        &stack,
+        &notify,
+        &BTreeSet::from([
+            table.clone(),
+            topic.clone(),
+            identity.clone(),
+            notify_dlq.clone(),
+            log_group("notify-customer"),
+        ]),
+        &format!("{}:*", log_group("notify-customer")),
     )
     .await;
 }
