@@ -22,7 +22,7 @@
 use order_domain::item::Status;
 
 /// The map attribute holding one entry per notified status.
-pub const NOTIFICATIONS: &str = "notifications";
+pub const NOTIFICATIONS: &str = order_domain::item::NOTIFICATIONS;
 pub const STATE: &str = "state";
 pub const CLAIM: &str = "claim";
 pub const LEASE_UNTIL: &str = "lease_until";

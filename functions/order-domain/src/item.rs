@@ -55,6 +55,11 @@ pub const REQUEST_HASH: &str = "request_hash";
 /// is written first and its event published after; when a retry finds the order already in
 /// the status it would set, it publishes again only if that status is not settled.
 pub const SETTLED: &str = "settled_statuses";
+/// M, owned by notify-customer: per final status, the claim and outcome of the customer's
+/// notification (its layout is in `functions/notify-customer/src/ledger.rs`). Not part of
+/// [`OrderRecord`]; every other write must leave it alone (the transitions SET only their own
+/// attributes, and nothing overwrites a stored item whole).
+pub const NOTIFICATIONS: &str = "notifications";
 
 pub const STATUS_RECEIVED: &str = "RECEIVED";
 pub const STATUS_VALIDATED: &str = "VALIDATED";
