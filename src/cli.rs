@@ -149,6 +149,9 @@ pub struct SendOrderArgs {
     /// Override the sample's customer id.
     #[arg(long)]
     pub customer: Option<String>,
+    /// Set the customer's email address (notifications are sent there).
+    #[arg(long)]
+    pub customer_email: Option<String>,
     /// Override the sample's currency (ISO 4217, e.g. EUR).
     #[arg(long)]
     pub currency: Option<String>,
@@ -221,4 +224,20 @@ pub enum LocalCommand {
     },
     /// Install MiniStack into orderflow's own virtualenv (done by `start` too).
     Install,
+    /// Show the emails the local stack sent through SES (the emulator keeps them instead of
+    /// delivering them).
+    Mail {
+        #[arg(long, env = "ORDERFLOW_LOCAL_PORT", default_value_t = 4566)]
+        port: u16,
+        /// Only messages to this address.
+        #[arg(long)]
+        to: Option<String>,
+        /// Wait up to this many seconds for at least one message (they are sent asynchronously,
+        /// after the order's outcome); exit 4 if none arrived.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
+        /// Result as text, or as one JSON document on stdout.
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
+    },
 }

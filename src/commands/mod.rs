@@ -32,7 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Down(a) => down::run(g, a).await,
         Command::SendOrder(a) => send_order::run(g, a).await,
         Command::Order(a) => order::run(g, a).await,
-        Command::Local(a) => local::run(a),
+        Command::Local(a) => local::run(a).await,
     }
 }
 

@@ -163,6 +163,9 @@ pub fn order_json(args: &SendOrderArgs) -> Result<Value, Error> {
         if let Some(v) = &args.customer {
             map.insert("customer_id".into(), Value::String(v.clone()));
         }
+        if let Some(v) = &args.customer_email {
+            map.insert("customer_email".into(), Value::String(v.clone()));
+        }
         if let Some(v) = &args.currency {
             map.insert("currency".into(), Value::String(v.clone()));
         }
