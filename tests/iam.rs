@@ -262,9 +262,11 @@ async fn default_pipeline_roles_are_least_privilege() {
     let validate = principal(&iam, &stack, "validate-order").await;
     let process = principal(&iam, &stack, "process-order").await;
     let notify = principal(&iam, &stack, "notify-customer").await;
+    let submit = principal(&iam, &stack, "submit-order").await;
+    let get = principal(&iam, &stack, "get-order").await;
     // The roles examined are the ones the functions run as.
     let mut function_arns = Vec::new();
-    for who in [&validate, &process, &notify] {
+    for who in [&validate, &process, &notify, &submit, &get] {
         let cfg = lambda
             .get_function_configuration()
             .function_name(format!("{stack}-{}", who.function))
@@ -448,6 +450,74 @@ async fn default_pipeline_roles_are_least_privilege() {
     )
     .await;
 
+    // ---- submit-order (POST /orders): record the order as RECEIVED and announce it; it reads
+    // nothing it did not just try to write, deletes nothing, touches no queue.
+    let s_stream = log_stream("submit-order");
+    expect(
+        &iam,
+        &submit,
+        Decision::Allowed,
+        &[
+            ("dynamodb:PutItem", &table),
+            ("dynamodb:UpdateItem", &table),
+            ("events:PutEvents", &bus),
+            ("logs:PutLogEvents", &s_stream),
+        ],
+    )
+    .await;
+    expect(
+        &iam,
+        &submit,
+        Decision::ImplicitDeny,
+        &[
+            ("dynamodb:DeleteItem", &table),
+            ("dynamodb:Scan", &table),
+            ("dynamodb:Query", &table),
+            ("dynamodb:BatchWriteItem", &table),
+            ("dynamodb:PutItem", &other_table),
+            ("events:PutEvents", &default_bus),
+            ("events:PutEvents", &other_bus),
+            ("sqs:SendMessage", &orders_q),
+            ("sns:Publish", &topic),
+            ("ses:SendEmail", &identity),
+            ("lambda:InvokeFunction", &function_arns[0]),
+            ("iam:PassRole", &submit.arn),
+            ("logs:PutLogEvents", &v_stream),
+        ],
+    )
+    .await;
+
+    // ---- get-order (GET /orders/{order_id}): read orders, nothing else.
+    let g_stream = log_stream("get-order");
+    expect(
+        &iam,
+        &get,
+        Decision::Allowed,
+        &[
+            ("dynamodb:GetItem", &table),
+            ("logs:PutLogEvents", &g_stream),
+        ],
+    )
+    .await;
+    expect(
+        &iam,
+        &get,
+        Decision::ImplicitDeny,
+        &[
+            ("dynamodb:PutItem", &table),
+            ("dynamodb:UpdateItem", &table),
+            ("dynamodb:DeleteItem", &table),
+            ("dynamodb:Scan", &table),
+            ("dynamodb:GetItem", &other_table),
+            ("events:PutEvents", &bus),
+            ("sqs:SendMessage", &orders_q),
+            ("sns:Publish", &topic),
+            ("lambda:InvokeFunction", &function_arns[4]),
+            ("logs:PutLogEvents", &s_stream),
+        ],
+    )
+    .await;
+
     // ---- the documents themselves: no wildcards, nothing but the function's own resources.
     check_inline_policy(
         &iam,
@@ -488,6 +558,22 @@ async fn default_pipeline_roles_are_least_privilege() {
             log_group("notify-customer"),
         ]),
         &format!("{}:*", log_group("notify-customer")),
+    )
+    .await;
+    check_inline_policy(
+        &iam,
+        &stack,
+        &submit,
+        &BTreeSet::from([table.clone(), bus.clone(), log_group("submit-order")]),
+        &format!("{}:*", log_group("submit-order")),
+    )
+    .await;
+    check_inline_policy(
+        &iam,
+        &stack,
+        &get,
+        &BTreeSet::from([table.clone(), log_group("get-order")]),
+        &format!("{}:*", log_group("get-order")),
     )
     .await;
 }
