@@ -1,6 +1,7 @@
 //! The order API of the default pipeline, over real HTTP through the emulator's API Gateway:
-//! what a customer's client sees (202 and the status URL, the status timeline, idempotent
-//! retries) and every way bad input is refused (400/404/409/413/415) without anything written.
+//! what a customer's client sees (202 and the status URL, the status timeline, the email,
+//! idempotent retries) and every way bad input is refused (400/404/409/413/415) without anything
+//! written.
 
 mod common;
 #[path = "common/stack.rs"]
@@ -32,6 +33,39 @@ async fn final_order(http: &reqwest::Client, url: &str, secs: u64) -> Value {
             "{url}: no final status within {secs} s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The emails the emulator's SES recorded for `to`, once there are at least `at_least` (or
+/// panic after `secs`).
+async fn emails_to(endpoint: &str, to: &str, at_least: usize, secs: u64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let body: Value = reqwest::get(format!("{endpoint}/_ministack/ses/messages"))
+            .await
+            .expect("GET /_ministack/ses/messages")
+            .json()
+            .await
+            .expect("SES messages are JSON");
+        let mail: Vec<Value> = body["messages"]
+            .as_object()
+            .into_iter()
+            .flat_map(|accounts| accounts.values())
+            .flat_map(|list| list.as_array().cloned().unwrap_or_default())
+            .filter(|m| {
+                m["To"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|t| t == to))
+            })
+            .collect();
+        if mail.len() >= at_least {
+            return mail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no email to {to} within {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -112,7 +146,8 @@ async fn the_order_api_accepts_follows_and_refuses_orders_as_a_client_expects() 
     let http = reqwest::Client::new();
 
     // A submission without an order id: 202, an assigned id, its status URL and Location.
-    let body = order("cust-api-1", None, 2);
+    let mut body = order("cust-api-1", None, 2);
+    body["customer_email"] = json!("api-buyer@example.com");
     let submit = || {
         http.post(&orders)
             .header("content-type", "application/json")
@@ -148,6 +183,12 @@ async fn the_order_api_accepts_follows_and_refuses_orders_as_a_client_expects() 
         done.get("request_hash").is_none(),
         "internal field leaked: {done}"
     );
+    // …and the customer is told, once.
+    let mail = emails_to(emu.endpoint(), "api-buyer@example.com", 1, 30).await;
+    assert!(
+        mail[0]["Subject"].as_str().unwrap().contains(&id),
+        "{mail:?}"
+    );
 
     // A retry with the same key and body: the same order, nothing new.
     let again = submit().send().await.unwrap();
@@ -170,6 +211,13 @@ async fn the_order_api_accepts_follows_and_refuses_orders_as_a_client_expects() 
         "the retry moved the order"
     );
     assert_eq!(orders_of(&ddb, &table, "cust-api-1").await, 1);
+    assert_eq!(
+        emails_to(emu.endpoint(), "api-buyer@example.com", 1, 5)
+            .await
+            .len(),
+        1,
+        "the retry emailed the customer again"
+    );
 
     // Bad input: refused with every problem listed, nothing written.
     let broken = json!({
