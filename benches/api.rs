@@ -8,20 +8,22 @@
 //!    the same path, measured in the same run and interleaved: this bench POSTs the same kind of
 //!    order to `POST /orders` and polls the orders table with a consistent GetItem every ~2 ms
 //!    until the order is PROCESSED (API Gateway → submit-order → EventBridge → validate-order →
-//!    SQS → process-order). For reference it also measures the CLI's method in-process: the same
-//!    POST, then `GET /orders/{order_id}` every 10 ms, as `send-order` polls for its first 3 s.
+//!    SQS → process-order). For reference it also follows orders the CLI's way, in-process: the
+//!    same POST, then `GET /orders/{order_id}` every 10 ms (as `send-order` polls for its first
+//!    3 s) or back to back, recording each GET's round trip.
 //! 2. A burst of API submissions (default 500, 25 in flight, retries of 429/5xx with the same
 //!    `Idempotency-Key`), 5 % of them invalid by an order rule (the API must refuse them with
 //!    400), is fully accounted for: one record per accepted order with a final status, none
 //!    stuck, none duplicated, refused ones absent, and — when the pipeline emails customers
-//!    (a `notify-customer` function and an email identity) — exactly one email per order.
+//!    (a `notify-customer` function and an email identity) — exactly one email per order, and
+//!    the stack's dead-letter queues empty.
 //!    No rule is checked only by validate-order (submit-order runs the same
 //!    `order_domain::check_json`), so no order can pass the API and then be REJECTED: every
 //!    accepted order must end PROCESSED.
 //!
 //! It prints a table and exits 1 if a goal is missed (2 if the bench itself could not run).
 //! The emulator (and every function process it started) is stopped at the end, on failure and on
-//! Ctrl-C. Every request goes to 127.0.0.1, and every wait has a deadline.
+//! Ctrl-C. Every request goes to the emulator on 127.0.0.1, and every wait has a deadline.
 //!
 //! Environment:
 //! - `ORDERFLOW_BENCH_FUNCTIONS_DIR`: directory with the binary of every function crate the
