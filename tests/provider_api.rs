@@ -5,18 +5,16 @@
 //! the function provider would) with a tiny shell-script custom runtime as `bootstrap`: these
 //! tests check the API providers, not the function provider.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::types::{FunctionCode, Runtime, State};
 use aws_smithy_types::Blob;
-use orderflow::aws::{Clients, Target};
 use orderflow::build::package;
 use orderflow::resources::{
-    diff, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Provider, ResourceId,
+    diff, Ctx, Discovered, Kind, Known, Live, Outputs, Provider, ResourceId,
 };
 use orderflow::spec::model::{
     Api, ApiRoute, Architecture, Authorization, Cors, Function, RouteKey, Spec, Throttling,
@@ -24,6 +22,9 @@ use orderflow::spec::model::{
 use serde_json::{json, Value};
 
 mod common;
+#[path = "common/providers.rs"]
+mod providers;
+use providers::*;
 
 use common::{unique_stack, TestEmulator, REGION};
 
@@ -69,79 +70,6 @@ fn spec(stack: &str, functions: &[&str], apis: BTreeMap<String, Api>) -> Spec {
 }
 
 // ---- harness (as in provider_compute.rs) -------------------------------------------------
-
-async fn ctx(endpoint: &str, spec: Spec) -> Ctx {
-    let target = Target {
-        endpoint_url: Some(endpoint.to_string()),
-        region: Some(REGION.into()),
-        // Fixed test credentials: never sign with a real account's keys.
-        local: true,
-        ..Default::default()
-    };
-    Ctx {
-        spec: Arc::new(spec),
-        aws: Clients::new(&target, None).await,
-        region: REGION.into(),
-        artifacts: HashMap::new(),
-    }
-}
-
-/// The same clients and call log with another spec (as a changed pipeline.yaml would give).
-fn with_spec(ctx: &Ctx, spec: Spec) -> Ctx {
-    Ctx {
-        spec: Arc::new(spec),
-        aws: ctx.aws.clone(),
-        region: ctx.region.clone(),
-        artifacts: ctx.artifacts.clone(),
-    }
-}
-
-/// `read` with the guarantee that it made no write call.
-async fn read(p: &dyn Provider, ctx: &Ctx, name: &str) -> Option<Live> {
-    let writes_before = ctx.aws.calls.writes().len();
-    let live = p.read(ctx, name).await.expect("read");
-    let writes = ctx.aws.calls.writes();
-    assert_eq!(
-        writes.len(),
-        writes_before,
-        "read of {}.{name} made write calls: {:?}",
-        p.kind(),
-        &writes[writes_before..]
-    );
-    live
-}
-
-/// Read, then check the live props equal the desired ones (as `plan` would compare them).
-async fn assert_in_sync(p: &dyn Provider, ctx: &Ctx, name: &str, known: &Known) -> Live {
-    let live = read(p, ctx, name)
-        .await
-        .unwrap_or_else(|| panic!("{}.{name} should exist", p.kind()));
-    assert!(live.owned, "{}.{name} should be owned", p.kind());
-    let mut known = known.clone();
-    known.insert(ResourceId::new(p.kind(), name), live.outputs.clone());
-    let desired = p.desired(ctx, name, &known);
-    assert!(
-        desired.values().all(|v| *v != Prop::Unknown),
-        "desired of {}.{name} has unknown values: {desired:?}",
-        p.kind()
-    );
-    let changes = diff(&desired, &live.props);
-    assert!(
-        changes.is_empty(),
-        "{}.{name} should be unchanged, got {changes:#?}",
-        p.kind()
-    );
-    live
-}
-
-fn changes_of(p: &dyn Provider, ctx: &Ctx, name: &str, known: &Known, live: &Live) -> Vec<String> {
-    let mut known = known.clone();
-    known.insert(ResourceId::new(p.kind(), name), live.outputs.clone());
-    diff(&p.desired(ctx, name, &known), &live.props)
-        .into_iter()
-        .map(|c| c.attribute)
-        .collect()
-}
 
 /// Update what differs; returns the outputs and the write operations it made, sorted.
 async fn update(

@@ -4,17 +4,13 @@
 //! Each test starts its own emulator (`common::TestEmulator`) and uses its own stack name.
 //! Write calls are checked through the clients' call log (`Clients::calls`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use orderflow::aws::{Clients, Target};
 use orderflow::build::package;
-use orderflow::resources::{
-    diff, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Provider, ResourceId,
-};
+use orderflow::resources::{Ctx, Discovered, Kind, Known, Outputs, Provider, ResourceId};
 use orderflow::spec::model::{
     Architecture, Bus, EmailIdentity, FilterPolicyScope, Function, Queue, QueueEncryption, Rule,
     RuleTarget, Subscriber, Topic, TopicSubscription,
@@ -23,6 +19,9 @@ use orderflow::spec::Spec;
 use serde_json::{json, Value};
 
 mod common;
+#[path = "common/providers.rs"]
+mod providers;
+use providers::*;
 
 use common::{unique_stack, TestEmulator, REGION};
 
@@ -32,38 +31,6 @@ fn empty_spec(stack: &str) -> Spec {
         tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
         ..Spec::empty(stack)
     }
-}
-
-/// A provider context with its own clients (and so its own call log).
-async fn ctx(endpoint: &str, spec: Spec) -> Ctx {
-    let target = Target {
-        endpoint_url: Some(endpoint.to_string()),
-        region: Some(REGION.into()),
-        // Fixed test credentials: never sign with a real account's keys.
-        local: true,
-        ..Default::default()
-    };
-    Ctx {
-        spec: Arc::new(spec),
-        aws: Clients::new(&target, None).await,
-        region: REGION.into(),
-        artifacts: HashMap::new(),
-    }
-}
-
-/// Operation names of the write calls made through `ctx`'s clients so far.
-fn writes(ctx: &Ctx) -> Vec<String> {
-    ctx.aws
-        .calls
-        .writes()
-        .into_iter()
-        .map(|call| call.operation)
-        .collect()
-}
-
-/// Writes made since `from` (operation names).
-fn writes_since(ctx: &Ctx, from: usize) -> Vec<String> {
-    writes(ctx)[from..].to_vec()
 }
 
 fn queue() -> Queue {
@@ -91,47 +58,6 @@ fn topic(subscriptions: Vec<TopicSubscription>) -> Topic {
     }
 }
 
-/// Read a resource that must exist, checking that reading wrote nothing and that its live
-/// state equals the desired one.
-async fn read_unchanged(p: &dyn Provider, ctx: &Ctx, name: &str, known: &Known) -> Live {
-    let writes_before = writes(ctx).len();
-    let live = p
-        .read(ctx, name)
-        .await
-        .unwrap_or_else(|e| panic!("reading {}.{name}: {e}", p.kind()))
-        .unwrap_or_else(|| panic!("{}.{name} should exist", p.kind()));
-    assert_eq!(
-        writes(ctx).len(),
-        writes_before,
-        "read must not write: {:?}",
-        writes(ctx)
-    );
-    assert!(live.owned, "{}.{name} should be owned", p.kind());
-    let mut known = known.clone();
-    known.insert(ResourceId::new(p.kind(), name), live.outputs.clone());
-    let changes = diff(&p.desired(ctx, name, &known), &live.props);
-    assert!(
-        changes.is_empty(),
-        "{}.{name} should be unchanged, got {changes:#?}",
-        p.kind()
-    );
-    live
-}
-
-/// Changes between the desired state of `ctx`'s spec and the live resource.
-async fn changes_for(
-    p: &dyn Provider,
-    ctx: &Ctx,
-    name: &str,
-    known: &Known,
-) -> (Live, Vec<Change>) {
-    let live = p.read(ctx, name).await.unwrap().unwrap();
-    let mut known = known.clone();
-    known.insert(ResourceId::new(p.kind(), name), live.outputs.clone());
-    let changes = diff(&p.desired(ctx, name, &known), &live.props);
-    (live, changes)
-}
-
 /// Apply the changes `ctx`'s spec makes to a resource; return the attributes that changed and
 /// the write calls the update made.
 async fn update_changed(
@@ -148,43 +74,6 @@ async fn update_changed(
         .await
         .unwrap_or_else(|e| panic!("updating {}.{name}: {e}", p.kind()));
     (attrs, writes_since(ctx, from))
-}
-
-async fn discovered(p: &dyn Provider, ctx: &Ctx, name: &str) -> Discovered {
-    let found = p.discover(ctx).await.expect("discover");
-    let mut ours: Vec<Discovered> = found
-        .into_iter()
-        .filter(|d| d.id == ResourceId::new(p.kind(), name))
-        .collect();
-    assert_eq!(
-        ours.len(),
-        1,
-        "discover should find {}.{name} once",
-        p.kind()
-    );
-    ours.remove(0)
-}
-
-/// Delete, check it is gone, and that deleting again is fine.
-async fn delete_twice(p: &dyn Provider, ctx: &Ctx, target: &Discovered) {
-    p.delete(ctx, target).await.expect("delete");
-    assert!(
-        p.read(ctx, &target.id.name)
-            .await
-            .expect("read after delete")
-            .is_none(),
-        "{} should be gone",
-        target.id
-    );
-    p.delete(ctx, target)
-        .await
-        .expect("deleting again is a no-op");
-    assert!(!p
-        .discover(ctx)
-        .await
-        .expect("discover")
-        .iter()
-        .any(|d| d.id == target.id));
 }
 
 /// Create through the provider and remember the outputs.
