@@ -102,10 +102,12 @@ pub struct Clients {
 }
 
 /// Load the shared SDK configuration: standard credential chain, the given overrides,
-/// and standard-mode retries (backoff with jitter on throttling and 5xx).
+/// and adaptive-mode retries: backoff with jitter on throttling and 5xx, plus a client-side rate
+/// limiter per service that slows every caller down once the service throttles, so a large
+/// pipeline slows down instead of failing.
 pub async fn load_config(target: &Target, default_region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(8));
+        .retry_config(RetryConfig::adaptive().with_max_attempts(8));
     if let Some(p) = &target.profile {
         loader = loader.profile_name(p);
     }

@@ -43,6 +43,16 @@ pub struct Global {
     /// Only print errors and the result (no progress lines).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How many resources are read, created, updated or deleted at once (like Terraform's
+    /// -parallelism). Lower it if the account is throttled by other work.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERFLOW_PARALLELISM",
+        default_value_t = crate::resources::DEFAULT_PARALLELISM,
+        value_parser = clap::value_parser!(u16).range(1..=256)
+    )]
+    pub parallelism: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

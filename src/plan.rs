@@ -12,9 +12,6 @@ use crate::error::Error;
 use crate::graph::Graph;
 use crate::resources::{diff, Change, Ctx, Discovered, Kind, Known, Live, Prop, ResourceId};
 
-/// How many AWS reads run at once while planning (kept modest to stay clear of throttling).
-const READ_CONCURRENCY: usize = 8;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -120,12 +117,12 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
             let live = id.kind.provider().read(ctx, &id.name).await?;
             Ok::<_, Error>((id, live))
         })
-        .buffered(READ_CONCURRENCY)
+        .buffered(ctx.parallelism)
         .try_collect()
         .await?;
     let discovered: Vec<Vec<Discovered>> = stream::iter(Kind::ALL.iter().copied())
         .map(|kind| async move { kind.provider().discover(ctx).await })
-        .buffered(READ_CONCURRENCY)
+        .buffered(ctx.parallelism)
         .try_collect()
         .await?;
 

@@ -64,6 +64,7 @@ pub async fn connect(g: &Global, spec: Spec) -> Ctx {
         spec: Arc::new(spec),
         aws,
         artifacts: Default::default(),
+        parallelism: usize::from(g.parallelism),
     }
 }
 
@@ -160,14 +161,23 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Error> {
 pub struct CallCounts {
     pub total: usize,
     pub writes: usize,
+    /// `Service.Operation` → calls, to see where the calls go.
+    pub by_operation: std::collections::BTreeMap<String, usize>,
 }
 
 impl CallCounts {
     pub fn of(ctx: &Ctx) -> CallCounts {
         let calls = ctx.aws.calls.calls();
+        let mut by_operation = std::collections::BTreeMap::new();
+        for c in &calls {
+            *by_operation
+                .entry(format!("{}.{}", c.service, c.operation))
+                .or_insert(0) += 1;
+        }
         CallCounts {
             total: calls.len(),
             writes: calls.iter().filter(|c| c.is_write()).count(),
+            by_operation,
         }
     }
 }

@@ -140,7 +140,13 @@ pub struct Ctx {
     pub region: String,
     /// Built function packages by function logical name (filled by `up`, empty for `plan`).
     pub artifacts: HashMap<String, crate::build::Artifact>,
+    /// How many resources are read or changed at once (`--parallelism`).
+    pub parallelism: usize,
 }
+
+/// Default of `--parallelism`: Terraform's default, small enough that a large pipeline on real
+/// AWS slows down under its API rate limits instead of failing.
+pub const DEFAULT_PARALLELISM: u16 = 10;
 
 impl Ctx {
     /// Physical name of a declared resource: `<stack>-<logical>`.
@@ -369,6 +375,7 @@ pub(crate) mod test_support {
             aws: Clients::from_config(&config),
             region: "us-east-1".into(),
             artifacts: HashMap::new(),
+            parallelism: usize::from(crate::resources::DEFAULT_PARALLELISM),
         }
     }
 }

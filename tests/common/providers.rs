@@ -29,6 +29,7 @@ pub async fn ctx(endpoint: &str, spec: Spec) -> Ctx {
         aws: Clients::new(&target, None).await,
         region: REGION.into(),
         artifacts: HashMap::new(),
+        parallelism: usize::from(orderflow::resources::DEFAULT_PARALLELISM),
     }
 }
 
@@ -39,6 +40,7 @@ pub fn with_spec(ctx: &Ctx, spec: Spec) -> Ctx {
         aws: ctx.aws.clone(),
         region: ctx.region.clone(),
         artifacts: ctx.artifacts.clone(),
+        parallelism: ctx.parallelism,
     }
 }
 

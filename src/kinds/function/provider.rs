@@ -777,6 +777,7 @@ mod tests {
             aws: Clients::new(&target, None).await,
             region: "eu-west-1".into(),
             artifacts: HashMap::new(),
+            parallelism: 10,
         }
     }
 
