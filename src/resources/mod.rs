@@ -328,6 +328,14 @@ pub trait Provider: Send + Sync {
 
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error>;
 
+    /// Does AWS still answer for a resource `delete` just removed? The engine polls this after
+    /// each deletion until it says no, so `down` does not report done, and the next `up` does
+    /// not read a ghost, while the deletion settles (SQS documents up to 60 s for a queue).
+    /// Default: discovery still lists it. Kinds whose reads lag override it with those reads.
+    async fn still_visible(&self, ctx: &Ctx, target: &Discovered) -> Result<bool, Error> {
+        Ok(self.discover(ctx).await?.contains(target))
+    }
+
     /// A discovered resource whose logical name is still declared but that lives somewhere the
     /// declaration no longer puts it (e.g. a rule whose `bus` changed): the old one is deleted.
     fn is_stale(&self, _ctx: &Ctx, _found: &Discovered) -> bool {

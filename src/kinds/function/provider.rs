@@ -700,6 +700,19 @@ impl Provider for FunctionProvider {
             .collect())
     }
 
+    /// Gone once GetFunction (what `read` uses) stops finding it. A direct call, never cached.
+    async fn still_visible(&self, ctx: &Ctx, target: &Discovered) -> Result<bool, Error> {
+        let found = ctx
+            .aws
+            .lambda
+            .get_function()
+            .function_name(&target.handle)
+            .send()
+            .await
+            .map_err(|e| Error::aws(&target.id, "GetFunction", e));
+        Ok(absent_as_none(found, NOT_FOUND)?.is_some())
+    }
+
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
         let result = retry(UPDATE_IN_PROGRESS, is_update_in_progress, || async {
             ctx.aws

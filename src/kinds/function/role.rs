@@ -341,6 +341,29 @@ impl Provider for RoleProvider {
         Ok(found)
     }
 
+    /// IAM is eventually consistent: gone once GetRole (what `read` uses) answers NoSuchEntity.
+    /// A direct call, never cached.
+    async fn still_visible(&self, ctx: &Ctx, target: &Discovered) -> Result<bool, Error> {
+        match ctx
+            .aws
+            .iam
+            .get_role()
+            .role_name(&target.handle)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = Error::aws(&target.id, "GetRole", e);
+                if is_no_such_entity(&e) {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
         let role = target.handle.as_str();
         let id = &target.id;

@@ -450,6 +450,34 @@ impl Provider for QueueProvider {
             .collect())
     }
 
+    /// SQS documents that a deletion takes up to 60 s, during which the queue can still answer
+    /// by name and by URL: gone once neither GetQueueUrl (what `read` starts with) nor
+    /// GetQueueAttributes on the deleted URL finds it. Direct calls, never a cached read.
+    async fn still_visible(&self, ctx: &Ctx, target: &Discovered) -> Result<bool, Error> {
+        let res = target.id.to_string();
+        let by_name = ctx
+            .aws
+            .sqs
+            .get_queue_url()
+            .queue_name(&target.physical)
+            .send()
+            .await
+            .map_err(|e| Error::aws(&res, "GetQueueUrl", e));
+        if absent_as_none(by_name, MISSING_QUEUE)?.is_some() {
+            return Ok(true);
+        }
+        let by_url = ctx
+            .aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&target.handle)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| Error::aws(&res, "GetQueueAttributes", e));
+        Ok(absent_as_none(by_url, MISSING_QUEUE)?.is_some())
+    }
+
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
         let res = target.id.to_string();
         match ctx
