@@ -66,6 +66,6 @@ impl StatusEvents for EventBus {
             &[BusEvent::StatusChanged(change.clone())],
         )
         .await
-        .map_err(|err| PublishError(err.0))
+        .map_err(|err| PublishError(err.message))
     }
 }

@@ -64,7 +64,7 @@ impl EventBus for Bus {
             .await
             .map_err(|err| DependencyError {
                 operation: "EventBridge PutEvents",
-                message: err.0,
+                message: err.message,
             })
     }
 }

@@ -51,7 +51,7 @@ impl AwsEffects {
             .await
             .map_err(|err| EffectError {
                 operation: "EventBridge PutEvents",
-                message: err.0,
+                message: err.message,
             })
     }
 }

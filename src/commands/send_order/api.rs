@@ -89,7 +89,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 pub async fn send(
     client: &reqwest::Client,
     api: &ApiTarget,
-    order: &Value,
+    order: &super::OrderJson,
     idempotency_key: &str,
     wait: bool,
     timeout: Duration,
@@ -99,7 +99,7 @@ pub async fn send(
     let url = api.orders_url();
     let mut outcome = Outcome {
         order_id: order
-            .get("order_id")
+            .field("order_id")
             .and_then(Value::as_str)
             .map(str::to_string),
         via: Via::Api,
@@ -119,7 +119,7 @@ pub async fn send(
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", idempotency_key)
-            .body(order.to_string())
+            .body(order.text.clone())
             .send()
             .await;
         let wait_for = match sent {

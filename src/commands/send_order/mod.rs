@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use order_domain::eventbridge::{put_all, Backoff, TokioClock};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -33,6 +34,14 @@ use crate::spec::Spec;
 pub(super) const FAST_POLL: Duration = Duration::from_millis(10);
 const FAST_PHASE: Duration = Duration::from_secs(3);
 const MAX_POLL: Duration = Duration::from_millis(500);
+
+/// Resending the order event when PutEvents fails its entry with a retryable error: an operator
+/// at a terminal can wait longer than a function, but not indefinitely.
+const PUBLISH_BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(200),
+    max: Duration::from_secs(2),
+    budget: Duration::from_secs(15),
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,20 +140,41 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// An order to send: `text` is the JSON that goes out (a file's numbers exactly as written, even
+/// beyond 64 bits, which `value` cannot hold), `value` the same order parsed, for reading fields.
+#[derive(Debug, Clone)]
+pub struct OrderJson {
+    pub text: String,
+    pub value: Value,
+}
+
+impl OrderJson {
+    fn new(text: String) -> Result<Self, serde_json::Error> {
+        let value = serde_json::from_str(&text)?;
+        Ok(OrderJson { text, value })
+    }
+
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.value.get(key)
+    }
+}
+
 /// The order to send, as JSON: a file as-is, or a generated sample; flags override fields.
-pub fn order_json(args: &SendOrderArgs) -> Result<Value, Error> {
-    let mut order = match &args.order_file {
+pub fn order_json(args: &SendOrderArgs) -> Result<OrderJson, Error> {
+    let text = match &args.order_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-            serde_json::from_str::<Value>(&text).map_err(|e| {
+            // Checked up front for a precise error position.
+            serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| {
                 Error::Other(format!(
                     "{}:{}:{}: not valid JSON: {e}",
                     path.display(),
                     e.line(),
                     e.column()
                 ))
-            })?
+            })?;
+            text
         }
         None => {
             let sample = if args.invalid {
@@ -152,28 +182,49 @@ pub fn order_json(args: &SendOrderArgs) -> Result<Value, Error> {
             } else {
                 order_domain::sample::valid_order(None)
             };
-            serde_json::to_value(sample)
+            serde_json::to_string(&sample)
                 .map_err(|e| Error::Other(format!("serialising the sample order: {e}")))?
         }
     };
-    if let Value::Object(map) = &mut order {
-        if let Some(v) = &args.order_id {
-            map.insert("order_id".into(), Value::String(v.clone()));
-        }
-        if let Some(v) = &args.customer {
-            map.insert("customer_id".into(), Value::String(v.clone()));
-        }
-        if let Some(v) = &args.customer_email {
-            map.insert("customer_email".into(), Value::String(v.clone()));
-        }
-        if let Some(v) = &args.currency {
-            map.insert("currency".into(), Value::String(v.clone()));
-        }
-        if let Some(v) = args.total_minor {
-            map.insert("total_minor".into(), Value::from(v));
-        }
+    let mut overrides: Vec<(&str, Value)> = Vec::new();
+    if let Some(v) = &args.order_id {
+        overrides.push(("order_id", Value::String(v.clone())));
     }
-    Ok(order)
+    if let Some(v) = &args.customer {
+        overrides.push(("customer_id", Value::String(v.clone())));
+    }
+    if let Some(v) = &args.customer_email {
+        overrides.push(("customer_email", Value::String(v.clone())));
+    }
+    if let Some(v) = &args.currency {
+        overrides.push(("currency", Value::String(v.clone())));
+    }
+    if let Some(v) = args.total_minor {
+        overrides.push(("total_minor", Value::from(v)));
+    }
+    let text = with_overrides(text, &overrides)?;
+    OrderJson::new(text).map_err(|e| Error::Other(format!("the order is not valid JSON: {e}")))
+}
+
+/// `text` with the top-level fields of `overrides` set, every other value kept as written
+/// (an object's values are handled as raw JSON, never through floating point). Non-objects are
+/// sent as they are.
+fn with_overrides(text: String, overrides: &[(&str, Value)]) -> Result<String, Error> {
+    use serde_json::value::RawValue;
+    if overrides.is_empty() {
+        return Ok(text);
+    }
+    let Ok(mut fields) =
+        serde_json::from_str::<std::collections::BTreeMap<String, Box<RawValue>>>(&text)
+    else {
+        return Ok(text);
+    };
+    for (key, value) in overrides {
+        let raw = serde_json::value::to_raw_value(value)
+            .map_err(|e| Error::Other(format!("serialising {key}: {e}")))?;
+        fields.insert((*key).to_string(), raw);
+    }
+    serde_json::to_string(&fields).map_err(|e| Error::Other(format!("serialising the order: {e}")))
 }
 
 pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
@@ -197,7 +248,7 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
             let key = args
                 .idempotency_key
                 .clone()
-                .unwrap_or_else(|| default_idempotency_key(&order));
+                .unwrap_or_else(|| default_idempotency_key(&order.value));
             let ctx = connect(g, spec).await;
             let target = api_target(&ctx, &name).await?;
             let client = reqwest::Client::builder()
@@ -281,12 +332,12 @@ pub async fn send(
     ctx: &Ctx,
     bus: &str,
     table: Option<&str>,
-    order: &Value,
+    order: &OrderJson,
     timeout: Duration,
 ) -> Result<Outcome, Error> {
     let bus_name = ctx.physical_name(bus);
     let order_id = order
-        .get("order_id")
+        .field("order_id")
         .and_then(Value::as_str)
         .map(str::to_string);
     // EventBridge may accept events for a bus that does not exist without delivering them
@@ -307,36 +358,21 @@ pub async fn send(
         .event_bus_name(&bus_name)
         .source(order_domain::SOURCE)
         .detail_type(order_domain::ORDER_PLACED)
-        .detail(order.to_string())
+        .detail(&order.text)
         .build();
     let started = Instant::now();
-    let out = ctx
-        .aws
-        .events
-        .put_events()
-        .entries(entry)
-        .send()
+    // PutEvents succeeds as a call even when its entry fails: a retryable entry error
+    // (throttling, internal failure) is resent with backoff, any other is reported.
+    let event_id = put_all(&ctx.aws.events, &TokioClock, &[entry], PUBLISH_BACKOFF)
         .await
-        .map_err(|e| Error::aws(format!("bus.{bus}"), "PutEvents", e))?;
-    // PutEvents succeeds as a call even when entries fail: check each one.
-    let first = out.entries().first();
-    if out.failed_entry_count() > 0 || first.and_then(|e| e.error_code()).is_some() {
-        let (code, msg) = first
-            .map(|e| {
-                (
-                    e.error_code().unwrap_or("?"),
-                    e.error_message().unwrap_or(""),
-                )
-            })
-            .unwrap_or(("?", "no entry returned"));
-        return Err(Error::Aws {
+        .map_err(|e| Error::Aws {
             resource: format!("bus.{bus}"),
             action: "PutEvents".into(),
-            code: Some(code.to_string()),
-            message: format!("the order event was not accepted: {code}: {msg}"),
-        });
-    }
-    let event_id = first.and_then(|e| e.event_id()).map(str::to_string);
+            code: e.code,
+            message: format!("the order event was not accepted: {}", e.message),
+        })?
+        .pop()
+        .flatten();
     let mut outcome = Outcome {
         order_id: order_id.clone(),
         via: Via::Bus,
@@ -430,5 +466,46 @@ fn attribute_to_json(v: &AttributeValue) -> Value {
         AttributeValue::Ss(ss) => Value::from(ss.clone()),
         AttributeValue::Ns(ns) => Value::from(ns.clone()),
         other => Value::String(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BIG: &str = r#"{"order_id":"ord-big","total_minor":100000000000000000000,"items":[{"sku":"A","quantity":1,"unit_price_minor":12.50}]}"#;
+
+    #[test]
+    fn an_order_file_goes_out_exactly_as_written() {
+        assert_eq!(with_overrides(BIG.to_string(), &[]).unwrap(), BIG);
+    }
+
+    #[test]
+    fn overrides_keep_every_other_number_as_written() {
+        let text = with_overrides(
+            BIG.to_string(),
+            &[
+                ("order_id", Value::from("ord-2")),
+                ("customer_id", Value::from("c-1")),
+            ],
+        )
+        .unwrap();
+        assert!(
+            text.contains(r#""total_minor":100000000000000000000"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""unit_price_minor":12.50"#), "{text}");
+        let order = OrderJson::new(text).unwrap();
+        assert_eq!(order.field("order_id"), Some(&Value::from("ord-2")));
+        assert_eq!(order.field("customer_id"), Some(&Value::from("c-1")));
+        // The override itself replaces the number as written.
+        let text = with_overrides(BIG.to_string(), &[("total_minor", Value::from(-1))]).unwrap();
+        assert!(text.contains(r#""total_minor":-1"#), "{text}");
+    }
+
+    #[test]
+    fn a_non_object_order_is_sent_as_it_is() {
+        let text = with_overrides("[100000000000000000000]".to_string(), &[("order_id", Value::from("x"))]);
+        assert_eq!(text.unwrap(), "[100000000000000000000]");
     }
 }
