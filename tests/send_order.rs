@@ -173,6 +173,63 @@ async fn valid_order_is_processed_and_invalid_order_is_rejected_with_reasons() {
         "{event}"
     );
 
+    // A total beyond 64 bits is rejected, and echoed exactly as sent (never as 1e+20): in the
+    // reasons (record and output) and in the OrderRejected event's order.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.json");
+    std::fs::write(
+        &file,
+        r#"{"order_id":"ord-big-1","customer_id":"c-1","currency":"EUR","items":[{"sku":"A","quantity":1,"unit_price_minor":100}],"total_minor":100000000000000000000}"#,
+    )
+    .unwrap();
+    let out = stack.run(&[
+        "send-order",
+        "--wait",
+        "--file",
+        file.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let big: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stdout(&out)));
+    let expected = "total_minor is 100000000000000000000, outside the 64-bit integer range";
+    assert_eq!(big["reasons"][0]["message"], expected, "{big}");
+    let rejected = item(&ddb, &stack.physical("orders"), "ord-big-1")
+        .await
+        .expect("rejected record");
+    assert!(
+        format!("{:?}", rejected["reasons"]).contains(expected),
+        "{rejected:?}"
+    );
+    let body = eventually("the OrderRejected event of ord-big-1", 20, || {
+        let sqs = sqs.clone();
+        let probe = probe.clone();
+        async move {
+            let r = sqs
+                .receive_message()
+                .queue_url(&probe)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            r.messages()
+                .iter()
+                .filter_map(|m| m.body())
+                .find(|b| b.contains("ord-big-1"))
+                .map(str::to_owned)
+        }
+    })
+    .await;
+    // The raw body: parsing it into a Value would itself turn the number into a float.
+    assert!(
+        body.contains(r#""total_minor": 100000000000000000000"#)
+            || body.contains(r#""total_minor":100000000000000000000"#),
+        "{body}"
+    );
+    assert!(!body.contains("1e+20") && !body.contains("1e20"), "{body}");
+
     // A rejected order is not queued for processing: the queue stays empty.
     let url = stack.queue_url(&sqs, "orders").await;
     let attrs = sqs

@@ -28,8 +28,8 @@ pub mod runtime;
 
 pub use events::{BusEvent, OrderStatusChanged};
 pub use validate::{
-    check_json, check_str, items_total, order_id_problems, usable_order_id, validate,
-    validate_json, validate_str, Violation,
+    check_json, check_json_source, check_str, items_total, order_id_problems, usable_order_id,
+    validate, validate_json, validate_json_source, validate_str, Violation,
 };
 
 /// EventBridge `source` of order events published by order producers (and `orderflow send-order`).
@@ -274,8 +274,45 @@ pub struct OrderRejected {
     /// unless the id was already taken); `null` otherwise.
     pub order_id: Option<String>,
     pub reasons: Vec<Reason>,
-    /// The `OrderPlaced` detail exactly as received.
-    pub order: serde_json::Value,
+    /// The `OrderPlaced` detail exactly as received (its text, not a re-serialisation: an
+    /// integer beyond 64 bits stays as written).
+    pub order: RawJson,
+}
+
+/// JSON kept as the exact text it arrived as. serde_json's `Value` turns an integer beyond 64
+/// bits into a float (`100000000000000000000` → `1e20`); echoing what a client sent must not.
+/// Serialises verbatim; deserialises from JSON text or from a `Value`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    /// `text` if it is one JSON value.
+    pub fn from_string(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(RawJson)
+    }
+
+    /// A `Value` as JSON text (already lossy if the value came from text with huge integers).
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        // Serialising a `Value` cannot fail: its map keys are strings.
+        RawJson(serde_json::value::to_raw_value(value).unwrap_or_default())
+    }
+
+    /// The JSON text exactly as received.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The text parsed (integers beyond 64 bits become floats: use [`Self::get`] to echo).
+    pub fn parse(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
 }
 
 #[cfg(test)]
@@ -347,7 +384,7 @@ mod tests {
         let detail = OrderRejected {
             order_id: None,
             reasons: vec![Reason::new(ReasonCode::NotAnObject, "m")],
-            order: serde_json::json!([1]),
+            order: RawJson::from_value(&serde_json::json!([1])),
         };
         assert_eq!(
             serde_json::to_value(&detail).unwrap(),

@@ -112,7 +112,7 @@ pub fn validate_str(body: &str) -> Result<ValidOrder, Vec<Reason>> {
 /// [`validate_str`] with the JSON Pointer of every problem.
 pub fn check_str(body: &str) -> Result<ValidOrder, Vec<Violation>> {
     match serde_json::from_str::<Value>(body) {
-        Ok(value) => check_json(&value),
+        Ok(value) => check_json_source(&value, body),
         Err(err) => Err(vec![Violation {
             reason: Reason::new(
                 ReasonCode::MalformedJson,
@@ -129,8 +129,24 @@ pub fn validate_json(value: &Value) -> Result<ValidOrder, Vec<Reason>> {
     check_json(value).map_err(strip)
 }
 
+/// [`validate_json`] for a value parsed from `source`: messages quote numbers as written there
+/// (`Value` holds an integer beyond 64 bits only as a float, `100000000000000000000` as `1e20`).
+pub fn validate_json_source(value: &Value, source: &str) -> Result<ValidOrder, Vec<Reason>> {
+    check_json_source(value, source).map_err(strip)
+}
+
 /// [`validate_json`] with the JSON Pointer of every problem.
 pub fn check_json(value: &Value) -> Result<ValidOrder, Vec<Violation>> {
+    check_value(value, None)
+}
+
+/// [`check_json`] for a value parsed from `source` (fields may have been added to it since,
+/// e.g. an assigned `order_id`): messages quote numbers as written in `source`.
+pub fn check_json_source(value: &Value, source: &str) -> Result<ValidOrder, Vec<Violation>> {
+    check_value(value, Some(source))
+}
+
+fn check_value(value: &Value, source: Option<&str>) -> Result<ValidOrder, Vec<Violation>> {
     let Some(object) = value.as_object() else {
         let mut found = Found(Vec::new());
         found.whole(
@@ -144,8 +160,8 @@ pub fn check_json(value: &Value) -> Result<ValidOrder, Vec<Violation>> {
         order_id: string_field(object, "order_id", "order_id", &mut found),
         customer_id: string_field(object, "customer_id", "customer_id", &mut found),
         currency: string_field(object, "currency", "currency", &mut found),
-        items: items_field(object, &mut found),
-        total_minor: integer_field(object, "total_minor", "total_minor", &mut found),
+        items: items_field(object, source, &mut found),
+        total_minor: integer_field(object, "total_minor", "total_minor", source, &mut found),
         customer_email: optional_string_field(object, "customer_email", &mut found),
     };
     unknown_fields(
@@ -524,6 +540,7 @@ fn integer_field(
     object: &Map<String, Value>,
     key: &str,
     path: &str,
+    source: Option<&str>,
     found: &mut Found,
 ) -> Option<i64> {
     let Some(value) = object.get(key) else {
@@ -537,6 +554,9 @@ fn integer_field(
     if let Some(n) = number.as_i64() {
         return Some(n);
     }
+    let written = source
+        .and_then(|source| number_literal(source, path))
+        .unwrap_or_else(|| number.to_string());
     // Integers beyond u64 arrive as floats; a whole float that large is an out-of-range
     // integer, anything else with a fraction or exponent is not an integer at all.
     let beyond_i64 = number.is_u64()
@@ -547,19 +567,46 @@ fn integer_field(
         found.at(
             path,
             ReasonCode::NumberOutOfRange,
-            format!("{path} is {number}, outside the 64-bit integer range"),
+            format!("{path} is {written}, outside the 64-bit integer range"),
         );
     } else {
         found.at(
             path,
             ReasonCode::WrongType,
-            format!("{path} must be an integer (amounts are in minor units), got {number}"),
+            format!("{path} must be an integer (amounts are in minor units), got {written}"),
         );
     }
     None
 }
 
-fn items_field(object: &Map<String, Value>, found: &mut Found) -> Option<Vec<DraftItem>> {
+/// The text of the number at `path` (`total_minor` or `items[i].<field>`, the only numbers of an
+/// order) in `source`, as written. Parsed again only for a number that failed, so the common
+/// path costs nothing; `None` when `source` does not have that shape.
+fn number_literal(source: &str, path: &str) -> Option<String> {
+    use serde_json::value::RawValue;
+    type Fields<'a> = std::collections::HashMap<String, &'a RawValue>;
+    let top: Fields = serde_json::from_str(source).ok()?;
+    let raw = match path.split_once('.') {
+        None => *top.get(path)?,
+        Some((item, field)) => {
+            let index: usize = item
+                .strip_prefix("items[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            let items: Vec<&RawValue> = serde_json::from_str(top.get("items")?.get()).ok()?;
+            let fields: Fields = serde_json::from_str(items.get(index)?.get()).ok()?;
+            *fields.get(field)?
+        }
+    };
+    Some(raw.get().to_owned())
+}
+
+fn items_field(
+    object: &Map<String, Value>,
+    source: Option<&str>,
+    found: &mut Found,
+) -> Option<Vec<DraftItem>> {
     let Some(value) = object.get("items") else {
         missing("items", found);
         return None;
@@ -583,11 +630,18 @@ fn items_field(object: &Map<String, Value>, found: &mut Found) -> Option<Vec<Dra
             };
             let parsed = DraftItem {
                 sku: string_field(item, "sku", &format!("{path}.sku"), found),
-                quantity: integer_field(item, "quantity", &format!("{path}.quantity"), found),
+                quantity: integer_field(
+                    item,
+                    "quantity",
+                    &format!("{path}.quantity"),
+                    source,
+                    found,
+                ),
                 unit_price_minor: integer_field(
                     item,
                     "unit_price_minor",
                     &format!("{path}.unit_price_minor"),
+                    source,
                     found,
                 ),
             };
@@ -995,6 +1049,63 @@ mod tests {
             serde_json::from_str(&good().to_string().replace("2999", "2999.0")).unwrap();
         assert_eq!(codes(validate_json(&float)), [ReasonCode::WrongType]);
         assert!(validate_json(&with(good(), "/items/0/quantity", json!(true))).is_err());
+    }
+
+    /// `good()` as text with its total written as `total` (and optionally a unit price).
+    fn good_text_with(total: &str, unit_price: Option<&str>) -> String {
+        let text = good().to_string().replace("2999", total);
+        match unit_price {
+            Some(price) => text.replacen(
+                "\"unit_price_minor\":1250",
+                &format!("\"unit_price_minor\":{price}"),
+                1,
+            ),
+            None => text,
+        }
+    }
+
+    fn messages(result: Result<ValidOrder, Vec<Reason>>) -> Vec<String> {
+        result.unwrap_err().into_iter().map(|r| r.message).collect()
+    }
+
+    #[test]
+    fn messages_quote_numbers_as_written_in_the_source() {
+        // Beyond 64 bits serde_json's Value holds only the float 1e20; the message echoes the
+        // digits that were sent.
+        let text = good_text_with("100000000000000000000", None);
+        assert_eq!(
+            messages(validate_str(&text)),
+            ["total_minor is 100000000000000000000, outside the 64-bit integer range"]
+        );
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            messages(validate_json_source(&value, &text)),
+            ["total_minor is 100000000000000000000, outside the 64-bit integer range"]
+        );
+        // Without the source, the value is all there is.
+        assert_eq!(
+            messages(validate_json(&value)),
+            ["total_minor is 1e+20, outside the 64-bit integer range"]
+        );
+        // A fraction keeps its trailing zero; a negative total is an integer, checked as such.
+        let text = good_text_with("12.50", None);
+        assert_eq!(
+            messages(validate_str(&text)),
+            ["total_minor must be an integer (amounts are in minor units), got 12.50"]
+        );
+        let text = good_text_with("-1", None);
+        assert_eq!(codes(validate_str(&text)), [ReasonCode::TotalMismatch]);
+        assert!(messages(validate_str(&text))[0].starts_with("total_minor is -1 "));
+        // Inside items, by index.
+        let text = good_text_with("2999", Some("-100000000000000000000"));
+        assert!(
+            messages(validate_str(&text)).contains(
+                &"items[0].unit_price_minor is -100000000000000000000, outside the 64-bit integer range"
+                    .to_owned()
+            ),
+            "{:?}",
+            messages(validate_str(&text))
+        );
     }
 
     #[test]

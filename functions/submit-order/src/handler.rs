@@ -321,7 +321,7 @@ fn parse<T, B>(
         }
         _ => false,
     };
-    match order_domain::check_json(&body) {
+    match order_domain::check_json_source(&body, text) {
         Ok(order) if errors.is_empty() => Ok(Submission {
             order,
             request_hash: request_hash(&original),
@@ -741,6 +741,34 @@ mod tests {
             problem["detail"],
             "7 problems found; each is listed in errors"
         );
+        world.assert_nothing_done();
+    }
+
+    #[tokio::test]
+    async fn a_400_quotes_numbers_as_the_client_wrote_them() {
+        let world = World::new();
+        // No order_id: one is assigned before the checks, which must not disturb the quoting.
+        for (total, message) in [
+            (
+                "100000000000000000000",
+                "total_minor is 100000000000000000000, outside the 64-bit integer range",
+            ),
+            (
+                "12.50",
+                "total_minor must be an integer (amounts are in minor units), got 12.50",
+            ),
+            ("-1", "total_minor is -1 but the items sum to 100"),
+        ] {
+            let body = format!(
+                r#"{{"customer_id":"c-1","currency":"EUR","items":[{{"sku":"A","quantity":1,"unit_price_minor":100}}],"total_minor":{total}}}"#
+            );
+            let response = world
+                .post(request(json!({"content-type": "application/json"}), &body))
+                .await;
+            let problem = assert_problem(&response, 400);
+            assert_eq!(problem["errors"][0]["message"], message, "{problem}");
+            assert_eq!(problem["errors"][0]["path"], "/total_minor");
+        }
         world.assert_nothing_done();
     }
 

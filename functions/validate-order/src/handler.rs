@@ -10,7 +10,9 @@ use std::time::SystemTime;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use order_domain::item::{OrderRecord, Status};
 use order_domain::lifecycle::{classify_refusal, Refusal, TransitionOutcome};
-use order_domain::{OrderRejected, OrderStatusChanged, Reason, ValidOrder, ORDER_PLACED, SOURCE};
+use order_domain::{
+    OrderRejected, OrderStatusChanged, RawJson, Reason, ValidOrder, ORDER_PLACED, SOURCE,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -223,7 +225,7 @@ async fn settle(change: &OrderStatusChanged, effects: &impl Effects) {
 /// so `Ok`). Any failed call is an `Err`, making Lambda retry the whole event; every step is
 /// safe to repeat.
 pub async fn handle(
-    event: EventBridgeEvent<Value>,
+    event: EventBridgeEvent<RawJson>,
     effects: &impl Effects,
     now: SystemTime,
     ttl_days: Option<u32>,
@@ -241,9 +243,21 @@ pub async fn handle(
         });
     }
     let event_id = event.id;
-    match order_domain::validate_json(&event.detail) {
+    // The detail stays raw text: parsed for the checks, echoed verbatim in OrderRejected and
+    // quoted from in the reasons (a `Value` would turn 100000000000000000000 into 1e20).
+    let detail = event.detail;
+    let (value, verdict) = match detail.parse() {
+        Ok(value) => {
+            let verdict = order_domain::validate_json_source(&value, detail.get());
+            (value, verdict)
+        }
+        // Valid JSON that `Value` cannot hold (a number beyond f64, e.g. 1e400): rejected as
+        // malformed, with nothing to key a record under.
+        Err(_) => (Value::Null, order_domain::validate_str(detail.get())),
+    };
+    match verdict {
         Ok(order) => accept(order, event_id, effects, now, ttl_days).await,
-        Err(reasons) => reject(event.detail, reasons, event_id, effects, now, ttl_days).await,
+        Err(reasons) => reject(value, detail, reasons, event_id, effects, now, ttl_days).await,
     }
 }
 
@@ -289,6 +303,7 @@ async fn accept(
 
 async fn reject(
     raw_order: Value,
+    detail: RawJson,
     reasons: Vec<Reason>,
     event_id: Option<String>,
     effects: &impl Effects,
@@ -341,7 +356,7 @@ async fn reject(
     let rejection = OrderRejected {
         order_id: order_id.clone(),
         reasons: reasons.clone(),
-        order: raw_order,
+        order: detail,
     };
     effects
         .publish_rejection(&rejection)
@@ -450,7 +465,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn order_placed(detail: Value) -> EventBridgeEvent<Value> {
+    pub(crate) fn order_placed(detail: Value) -> EventBridgeEvent<RawJson> {
         serde_json::from_value(json!({
             "version": "0",
             "id": "ev-1",
@@ -477,7 +492,7 @@ pub(crate) mod tests {
         record.status_history.iter().map(|e| e.status).collect()
     }
 
-    fn valid_event(order_id: &str) -> EventBridgeEvent<Value> {
+    fn valid_event(order_id: &str) -> EventBridgeEvent<RawJson> {
         order_placed(serde_json::to_value(sample::valid_order(Some(order_id.into()))).unwrap())
     }
 
@@ -693,6 +708,76 @@ pub(crate) mod tests {
         assert_eq!(fake.queued.lock().unwrap().len(), 2);
     }
 
+    /// An `OrderPlaced` event as the Lambda runtime decodes it: JSON text through
+    /// `serde_path_to_error` over `serde_json::Deserializer::from_slice`.
+    fn decoded(detail_text: &str) -> EventBridgeEvent<RawJson> {
+        let text = format!(
+            r#"{{"version":"0","id":"ev-1","detail-type":"{ORDER_PLACED}","source":"{SOURCE}","account":"000000000000","time":"2025-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{detail_text}}}"#
+        );
+        let de = &mut serde_json::Deserializer::from_slice(text.as_bytes());
+        serde_path_to_error::deserialize(de).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rejection_echoes_the_order_exactly_as_received() {
+        let sample = serde_json::to_string(&sample::valid_order(Some("ord-big".into()))).unwrap();
+        let total =
+            serde_json::to_value(sample::valid_order(None)).unwrap()["total_minor"].to_string();
+        for (written, message) in [
+            (
+                "100000000000000000000",
+                "total_minor is 100000000000000000000, outside the 64-bit integer range",
+            ),
+            (
+                "12.50",
+                "total_minor must be an integer (amounts are in minor units), got 12.50",
+            ),
+            ("-1", "total_minor is -1 but the items sum to"),
+        ] {
+            let detail = sample.replace(
+                &format!("\"total_minor\":{total}"),
+                &format!("\"total_minor\":{written}"),
+            );
+            assert!(detail.contains(written), "{detail}");
+            let fake = Fake::default();
+            let outcome = handle(decoded(&detail), &fake, now(), None).await.unwrap();
+            assert!(matches!(outcome, Outcome::Rejected { .. }), "{outcome:?}");
+            let published = fake.published.lock().unwrap();
+            // The event carries the detail's text, byte for byte.
+            assert_eq!(published[0].order.get(), detail);
+            let event = serde_json::to_string(&published[0]).unwrap();
+            assert!(
+                event.contains(&format!("\"total_minor\":{written}")),
+                "{event}"
+            );
+            assert!(
+                published[0].reasons[0].message.starts_with(message),
+                "{:?}",
+                published[0].reasons
+            );
+            // The record's reasons say the same.
+            let stored = fake.table.get("ord-big").unwrap();
+            assert_eq!(stored.reasons, published[0].reasons);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_number_beyond_f64_is_rejected_as_malformed_not_a_crash() {
+        let fake = Fake::default();
+        let detail = r#"{"order_id":"ord-x","total_minor":1e400}"#;
+        let outcome = handle(decoded(detail), &fake, now(), None).await.unwrap();
+        assert!(matches!(
+            outcome,
+            Outcome::Rejected {
+                record: RejectionRecord::NoUsableOrderId,
+                ..
+            }
+        ));
+        let published = fake.published.lock().unwrap();
+        assert_eq!(published[0].order.get(), detail);
+        assert_eq!(published[0].reasons[0].code, ReasonCode::MalformedJson);
+    }
+
     #[tokio::test]
     async fn invalid_order_is_recorded_and_published_not_queued() {
         let fake = Fake::default();
@@ -733,7 +818,7 @@ pub(crate) mod tests {
         assert_eq!(published.len(), 1);
         assert_eq!(published[0].order_id.as_deref(), Some(order_id.as_str()));
         assert_eq!(published[0].reasons, reasons);
-        assert_eq!(published[0].order, raw);
+        assert_eq!(published[0].order.parse().unwrap(), raw);
         let events = fake.status_events();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].old_status, None);
@@ -846,7 +931,7 @@ pub(crate) mod tests {
         assert!(fake.table.is_empty());
         let published = fake.published.lock().unwrap();
         assert_eq!(published[0].order_id, None);
-        assert_eq!(published[0].order, raw);
+        assert_eq!(published[0].order.parse().unwrap(), raw);
         assert!(fake.status_events().is_empty());
     }
 

@@ -13,7 +13,6 @@ use std::time::SystemTime;
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -32,7 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         events: aws_sdk_eventbridge::Client::new(&sdk_config),
         config,
     });
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent<Value>>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent<order_domain::RawJson>>| {
         let effects = Arc::clone(&effects);
         async move { handler::handle(event.payload, &*effects, SystemTime::now(), ttl_days).await }
     }))
