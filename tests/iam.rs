@@ -283,6 +283,51 @@ async fn default_pipeline_roles_are_least_privilege() {
     }
 
     let account = bus.split(':').nth(4).expect("account in bus ARN");
+    // Only Lambda may assume a function's role ...
+    for who in [&validate, &process, &notify, &submit, &get] {
+        let role_name = format!("{stack}-{}", who.function);
+        let role = iam
+            .get_role()
+            .role_name(&role_name)
+            .send()
+            .await
+            .expect("GetRole");
+        let trust = role
+            .role()
+            .and_then(|r| r.assume_role_policy_document())
+            .and_then(decode_policy_document)
+            .unwrap_or_else(|| panic!("trust policy of {role_name}"));
+        let statements = trust["Statement"].as_array().expect("statements");
+        assert_eq!(statements.len(), 1, "{trust}");
+        assert_eq!(
+            statements[0]["Principal"]["Service"], "lambda.amazonaws.com",
+            "{trust}"
+        );
+        assert_eq!(statements[0]["Action"], "sts:AssumeRole", "{trust}");
+    }
+    // ... and every service allowed to invoke a function is scoped to its one source (a rule,
+    // a route of the API), in this account: the cross-service confused-deputy guard.
+    for who in [&validate, &notify, &submit, &get] {
+        let name = format!("{stack}-{}", who.function);
+        let policy = lambda
+            .get_policy()
+            .function_name(&name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetPolicy {name}: {e:?}"))
+            .policy
+            .expect("resource policy");
+        let doc: Value = serde_json::from_str(&policy).expect("policy JSON");
+        let statements = doc["Statement"].as_array().expect("statements");
+        assert!(!statements.is_empty(), "{name}: {doc}");
+        for statement in statements {
+            let source = statement["Condition"]["ArnLike"]["AWS:SourceArn"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: statement without AWS:SourceArn: {statement}"));
+            assert!(!source.contains(":*:"), "{name}: {source}");
+            assert_eq!(source.split(':').nth(4), Some(account), "{name}: {source}");
+        }
+    }
     let default_bus = format!("arn:aws:events:{REGION}:{account}:event-bus/default");
     let other_bus = format!("arn:aws:events:{REGION}:{account}:event-bus/{stack}-other");
     let other_table = format!("arn:aws:dynamodb:{REGION}:{account}:table/{stack}-other");
@@ -333,6 +378,10 @@ async fn default_pipeline_roles_are_least_privilege() {
         Decision::ImplicitDeny,
         &[
             ("dynamodb:GetItem", &table),
+            // No transactions, batches or queries: nothing the function calls.
+            ("dynamodb:ConditionCheckItem", &table),
+            ("dynamodb:BatchGetItem", &table),
+            ("dynamodb:Query", &table),
             // `write` grants no deletes.
             ("dynamodb:DeleteItem", &table),
             ("dynamodb:BatchWriteItem", &table),
@@ -367,6 +416,8 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("sqs:ChangeMessageVisibility", &orders_q),
             ("sqs:GetQueueAttributes", &orders_q),
             ("dynamodb:PutItem", &table),
+            // Its conditional transition write.
+            ("dynamodb:UpdateItem", &table),
             ("events:PutEvents", &bus),
             ("logs:PutLogEvents", &p_stream),
         ],
@@ -383,6 +434,10 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("sqs:ReceiveMessage", &orders_dlq),
             ("sqs:ReceiveMessage", &validate_dlq),
             ("events:PutEvents", &default_bus),
+            // The conditional write returns the old item itself: no read grant.
+            ("dynamodb:GetItem", &table),
+            ("dynamodb:ConditionCheckItem", &table),
+            ("dynamodb:Query", &table),
             ("dynamodb:Scan", &table),
             ("dynamodb:DeleteTable", &table),
             ("dynamodb:PutItem", &other_table),
@@ -430,8 +485,11 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("sns:DeleteTopic", &topic),
             ("ses:DeleteEmailIdentity", &identity),
             ("ses:PutEmailIdentityMailFromAttributes", &identity),
-            // The table: no deletes, no scans, no other table.
+            // The table: no deletes, scans, queries, batches or transactions, no other table.
             ("dynamodb:DeleteItem", &table),
+            ("dynamodb:Query", &table),
+            ("dynamodb:BatchGetItem", &table),
+            ("dynamodb:ConditionCheckItem", &table),
             ("dynamodb:Scan", &table),
             ("dynamodb:BatchWriteItem", &table),
             ("dynamodb:DeleteTable", &table),
@@ -470,6 +528,9 @@ async fn default_pipeline_roles_are_least_privilege() {
         &submit,
         Decision::ImplicitDeny,
         &[
+            ("dynamodb:GetItem", &table),
+            ("dynamodb:BatchGetItem", &table),
+            ("dynamodb:ConditionCheckItem", &table),
             ("dynamodb:DeleteItem", &table),
             ("dynamodb:Scan", &table),
             ("dynamodb:Query", &table),
@@ -508,6 +569,10 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("dynamodb:UpdateItem", &table),
             ("dynamodb:DeleteItem", &table),
             ("dynamodb:Scan", &table),
+            // `read` is GetItem only: no queries, batches or condition checks.
+            ("dynamodb:Query", &table),
+            ("dynamodb:BatchGetItem", &table),
+            ("dynamodb:ConditionCheckItem", &table),
             ("dynamodb:GetItem", &other_table),
             ("events:PutEvents", &bus),
             ("sqs:SendMessage", &orders_q),

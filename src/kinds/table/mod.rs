@@ -101,24 +101,24 @@ impl KindSpec for Table {
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
     const SHOWN_OUTPUT: Option<&'static str> = Some("name");
     const VERBS: &'static [VerbDef] = &[
+        // Only what a function calls: a conditional PutItem/UpdateItem is that action alone (its
+        // ReturnValues are governed by the `dynamodb:ReturnValues` condition key of the same
+        // action, not by GetItem). ConditionCheckItem exists only inside TransactWriteItems and
+        // BatchGetItem is a batch read; no verb grants them.
         VerbDef {
             name: "read",
-            actions: &[
-                "dynamodb:BatchGetItem",
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:GetItem",
-                "dynamodb:Query",
-            ],
-            doc: "`GetItem`, `Query`, `BatchGetItem`, `ConditionCheckItem`",
+            actions: &["dynamodb:GetItem"],
+            doc: "`GetItem` (one item by key, consistent or not)",
+        },
+        VerbDef {
+            name: "query",
+            actions: &["dynamodb:Query"],
+            doc: "`Query` (items by key condition)",
         },
         VerbDef {
             name: "write",
-            actions: &[
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-            ],
-            doc: "`PutItem`, `UpdateItem`, `ConditionCheckItem` (no deletes)",
+            actions: &["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            doc: "`PutItem`, `UpdateItem`, conditional or not (no deletes)",
         },
         // Separate from `write` so a function that only records orders cannot remove them.
         // (BatchWriteItem, which can do both, is granted by no verb.)
