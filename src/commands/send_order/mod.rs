@@ -2,10 +2,11 @@
 //! rejected, reporting the end-to-end latency.
 //!
 //! Two ways in: `--via api` POSTs it to the stack's HTTP API as a customer would ([`api`]);
-//! `--via bus` publishes an OrderPlaced event to the stack's bus (checking PutEvents' per-entry
-//! failures) and polls the orders table — the operator's path, which needs AWS credentials and
-//! works without an API. `bus` is the default: scripts written before the API existed keep their
-//! behaviour and output, and it works for every pipeline (an API is optional).
+//! `--via bus` publishes an OrderPlaced event to the stack's bus (resent with backoff while
+//! PutEvents fails its entry with a retryable code) and polls the orders table — the operator's
+//! path, which needs AWS credentials and works without an API. `bus` is the default: scripts
+//! written before the API existed keep their behaviour and output, and it works for every
+//! pipeline (an API is optional).
 //!
 //! Exit codes: 0 sent / processed, 3 rejected, 4 timed out, 1 error.
 
@@ -505,7 +506,10 @@ mod tests {
 
     #[test]
     fn a_non_object_order_is_sent_as_it_is() {
-        let text = with_overrides("[100000000000000000000]".to_string(), &[("order_id", Value::from("x"))]);
+        let text = with_overrides(
+            "[100000000000000000000]".to_string(),
+            &[("order_id", Value::from("x"))],
+        );
         assert_eq!(text.unwrap(), "[100000000000000000000]");
     }
 }
