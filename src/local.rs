@@ -245,6 +245,17 @@ impl Emulator {
 
     /// [`Emulator::start`] with the venv python from [`ensure_installed_in`].
     pub fn start_with(python: &Path, port: u16, state_dir: &Path) -> Result<Emulator, Error> {
+        Emulator::start_with_functions_endpoint(python, port, state_dir, None)
+    }
+
+    /// [`Emulator::start_with`], with the functions' own AWS calls sent to `functions_endpoint`
+    /// instead of the emulator itself (tests put a fault-injecting proxy there).
+    pub fn start_with_functions_endpoint(
+        python: &Path,
+        port: u16,
+        state_dir: &Path,
+        functions_endpoint: Option<&str>,
+    ) -> Result<Emulator, Error> {
         ensure_port_free(port)?;
         let mut emulator = Emulator {
             endpoint: endpoint(port),
@@ -253,7 +264,8 @@ impl Emulator {
             state_dir: state_dir.to_path_buf(),
             child: None,
         };
-        let child = spawn(python, port, state_dir)?;
+        let functions_endpoint = functions_endpoint.map_or_else(|| endpoint(port), str::to_string);
+        let child = spawn(python, port, state_dir, &functions_endpoint)?;
         emulator.pid = child.id();
         emulator.child = Some(child);
         // On failure `emulator` is dropped here, which stops whatever did start.
@@ -322,7 +334,12 @@ fn ensure_port_free(port: u16) -> Result<(), Error> {
 }
 
 /// Start `python -m ministack` as the leader of a new session, bound to 127.0.0.1:`port`.
-fn spawn(python: &Path, port: u16, state_dir: &Path) -> Result<Child, Error> {
+fn spawn(
+    python: &Path,
+    port: u16,
+    state_dir: &Path,
+    functions_endpoint: &str,
+) -> Result<Child, Error> {
     let tmp = state_dir.join("tmp");
     fs::create_dir_all(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
     let log_path = log_path(state_dir);
@@ -349,7 +366,7 @@ fn spawn(python: &Path, port: u16, state_dir: &Path) -> Result<Child, Error> {
         .env("BIND_HOST", "127.0.0.1")
         .env("GATEWAY_PORT", port.to_string())
         // Without this the functions' SDK calls would go to real AWS.
-        .env("AWS_ENDPOINT_URL", endpoint(port))
+        .env("AWS_ENDPOINT_URL", functions_endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_DEFAULT_REGION", REGION)

@@ -37,6 +37,12 @@ impl TestEmulator {
     /// Install MiniStack if needed, then start it on a free port with a private state
     /// directory. Panics (failing the test) with the reason if it cannot start.
     pub fn start() -> TestEmulator {
+        TestEmulator::start_with_functions_endpoint(None)
+    }
+
+    /// [`TestEmulator::start`], with the functions' own AWS calls sent to `functions_endpoint`
+    /// (a fault-injecting proxy in front of this emulator) instead of the emulator itself.
+    pub fn start_with_functions_endpoint(functions_endpoint: Option<&str>) -> TestEmulator {
         let python =
             local::ensure_installed().unwrap_or_else(|e| panic!("installing MiniStack: {e}"));
         let mut last_error = None;
@@ -47,7 +53,12 @@ impl TestEmulator {
                 .prefix("orderflow-ministack-")
                 .tempdir()
                 .unwrap_or_else(|e| panic!("creating a state directory: {e}"));
-            match Emulator::start_with(&python, port, state.path()) {
+            match Emulator::start_with_functions_endpoint(
+                &python,
+                port,
+                state.path(),
+                functions_endpoint,
+            ) {
                 Ok(emulator) => {
                     eprintln!(
                         "test emulator: {} (pid {}), log {}",

@@ -1,0 +1,947 @@
+//! Included by test files as `#[path = "common/fault_proxy.rs"] mod fault_proxy;` next to
+//! `#[path = "common/fault_wire.rs"] mod fault_wire;`.
+//!
+//! An HTTP/1.1 proxy on 127.0.0.1 between orderflow (or the functions, or an SDK client) and the
+//! emulator, answering what real AWS answers at its worst moments, per [`Scenario`], in each
+//! service's own wire format ([`crate::fault_wire`]). MiniStack never throttles, never fails,
+//! and is immediately consistent; these are the AWS behaviours it leaves out:
+//!
+//! - throttling on the first calls of each operation (per service: `ThrottlingException`,
+//!   `Throttling`, `TooManyRequestsException` 429, SQS `RequestThrottled`);
+//! - 5xx before forwarding (nothing happened) and **after** forwarding (the change was applied,
+//!   the answer lost: the SDK's retry then meets "already exists" or "not found");
+//! - connections closed without an answer, before and after forwarding;
+//! - IAM propagation: after CreateRole/PutRolePolicy, Lambda cannot assume the role for a while
+//!   (CreateFunction: `InvalidParameterValueException` "The role defined for the function cannot
+//!   be assumed by Lambda."; CreateEventSourceMapping: "The provided execution role does not have
+//!   permissions to call ReceiveMessage on SQS");
+//! - Lambda function states: `State: Pending` after CreateFunction, `LastUpdateStatus:
+//!   InProgress` after an update, and 409 `ResourceConflictException` for updates meanwhile;
+//! - event source mapping states `Creating`/`Updating`/`Deleting`, and 400
+//!   `ResourceInUseException` for updates and deletes meanwhile;
+//! - SQS `QueueDeletedRecently` for a CreateQueue of a name deleted in the window (60 s on AWS);
+//! - reads answering for a just-deleted queue, function or role with the last good answer;
+//! - PutEvents per-entry failures (`InternalFailure`, `ThrottlingException` with
+//!   `FailedEntryCount`): a failed entry is never delivered.
+//!
+//! Windows are seconds long instead of AWS's tens of seconds so tests stay fast. Every request and
+//! every injected fault is recorded ([`FaultProxy::records`]) so a test can show its faults fired.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+use crate::fault_wire::{self as wire, AwsError, OpId};
+
+/// Names of the faults as recorded.
+pub mod fault {
+    pub const THROTTLE: &str = "throttle";
+    pub const SERVER_ERROR_BEFORE: &str = "5xx-before";
+    pub const SERVER_ERROR_AFTER: &str = "5xx-after";
+    pub const DROP_BEFORE: &str = "drop-before";
+    pub const DROP_AFTER: &str = "drop-after";
+    pub const IAM_PROPAGATION: &str = "iam-propagation";
+    pub const LAMBDA_PENDING: &str = "lambda-pending";
+    pub const LAMBDA_IN_PROGRESS: &str = "lambda-in-progress";
+    pub const LAMBDA_CONFLICT: &str = "lambda-conflict";
+    pub const ESM_TRANSITIONAL: &str = "esm-transitional";
+    pub const ESM_IN_USE: &str = "esm-in-use";
+    pub const QUEUE_DELETED_RECENTLY: &str = "queue-deleted-recently";
+    pub const STALE_READ: &str = "stale-read";
+    pub const PUT_EVENTS_ENTRY: &str = "put-events-entry-failed";
+}
+
+/// Which faults the proxy injects.
+#[derive(Debug, Clone, Default)]
+pub struct Scenario {
+    /// The first N calls of each operation are throttled.
+    pub throttle_first: u32,
+    /// After the throttled calls, each enabled transport fault hits one call of every operation,
+    /// with a clean call between two faults (so one logical call meets at most two in a row,
+    /// as on a bad day on AWS, and the SDK's retries get through): 5xx after, 5xx before,
+    /// drop after, drop before.
+    pub server_error_after: bool,
+    pub server_error_before: bool,
+    pub drop_after: bool,
+    pub drop_before: bool,
+    /// Transport faults only for these operations (unit tests); `None` = all.
+    pub only_operations: Option<Vec<&'static str>>,
+    pub iam_propagation: Option<Duration>,
+    pub lambda_states: Option<Duration>,
+    pub esm_states: Option<Duration>,
+    pub queue_deleted_recently: Option<Duration>,
+    pub stale_reads: Option<Duration>,
+    /// Every PutEvents entry fails the first time it is seen (alternately InternalFailure and
+    /// ThrottlingException); sent again, it goes through.
+    pub put_events_entry_failures: bool,
+}
+
+impl Scenario {
+    /// Everything at once, with short windows.
+    pub fn all() -> Scenario {
+        Scenario {
+            throttle_first: 1,
+            server_error_after: true,
+            server_error_before: true,
+            drop_after: true,
+            drop_before: true,
+            only_operations: None,
+            iam_propagation: Some(Duration::from_secs(4)),
+            lambda_states: Some(Duration::from_secs(3)),
+            esm_states: Some(Duration::from_secs(3)),
+            queue_deleted_recently: Some(Duration::from_secs(8)),
+            stale_reads: Some(Duration::from_secs(3)),
+            put_events_entry_failures: true,
+        }
+    }
+
+    fn transport_schedule(&self) -> Vec<&'static str> {
+        let mut s = Vec::new();
+        if self.server_error_after {
+            s.push(fault::SERVER_ERROR_AFTER);
+        }
+        if self.server_error_before {
+            s.push(fault::SERVER_ERROR_BEFORE);
+        }
+        if self.drop_after {
+            s.push(fault::DROP_AFTER);
+        }
+        if self.drop_before {
+            s.push(fault::DROP_BEFORE);
+        }
+        s
+    }
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub service: String,
+    pub operation: String,
+    /// The resource it named (`queue:<name>`, `function:<name>`, `role:<name>`, `esm:<uuid>`).
+    pub resource: Option<String>,
+    pub fault: Option<&'static str>,
+    /// The status answered; `None` when the connection was dropped.
+    pub status: Option<u16>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Default)]
+struct State {
+    scenario: Scenario,
+    upstream: Option<String>,
+    counters: HashMap<OpId, u32>,
+    records: Vec<Record>,
+    role_changed: HashMap<String, Instant>,
+    function_role: HashMap<String, String>,
+    fn_created: HashMap<String, Instant>,
+    fn_updated: HashMap<String, Instant>,
+    esm: HashMap<String, (Instant, &'static str)>,
+    deleted: HashMap<String, Instant>,
+    last_good: HashMap<(String, String), Cached>,
+    entries_seen: HashSet<String>,
+    entry_failures: u64,
+    request_ids: u64,
+}
+
+fn within(at: Option<&Instant>, window: Option<Duration>) -> bool {
+    match (at, window) {
+        (Some(at), Some(w)) => at.elapsed() < w,
+        _ => false,
+    }
+}
+
+/// The running proxy. Stops when dropped.
+pub struct FaultProxy {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FaultProxy {
+    /// Listen on a free port of 127.0.0.1; requests get 502 until [`FaultProxy::set_upstream`].
+    pub fn start(scenario: Scenario) -> FaultProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("local addr").port();
+        let state = Arc::new(Mutex::new(State {
+            scenario,
+            ..State::default()
+        }));
+        // Its own runtime: the tests block their thread on the CLI while the proxy serves.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        let st = state.clone();
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                    // A service error closes the connection without an answer: that is the
+                    // dropped-connection fault.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            port,
+            state,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where to forward to (`http://127.0.0.1:<port>`).
+    pub fn set_upstream(&self, endpoint: &str) {
+        let hostport = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        self.state.lock().unwrap().upstream = Some(hostport);
+    }
+
+    /// Change the scenario (e.g. to a clean one for a phase that must not be disturbed).
+    pub fn set_scenario(&self, scenario: Scenario) {
+        let mut st = self.state.lock().unwrap();
+        st.scenario = scenario;
+        st.counters.clear();
+    }
+
+    pub fn records(&self) -> Vec<Record> {
+        self.state.lock().unwrap().records.clone()
+    }
+
+    /// How many times `fault` was injected.
+    pub fn fired(&self, fault: &str) -> usize {
+        self.records()
+            .iter()
+            .filter(|r| r.fault == Some(fault))
+            .count()
+    }
+
+    /// How many times `fault` was injected into `operation`.
+    pub fn fired_on(&self, fault: &str, operation: &str) -> usize {
+        self.records()
+            .iter()
+            .filter(|r| r.fault == Some(fault) && r.operation == operation)
+            .count()
+    }
+
+    /// `fault on Service.Operation × n` lines, for assertion messages.
+    pub fn summary(&self) -> String {
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in self.records() {
+            if let Some(f) = r.fault {
+                *counts
+                    .entry(format!("{f} on {}.{}", r.service, r.operation))
+                    .or_default() += 1;
+            }
+        }
+        let total = self.records().len();
+        let mut s = format!("{total} requests; faults:\n");
+        for (k, n) in counts {
+            s.push_str(&format!("  {k} × {n}\n"));
+        }
+        s
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Answer = Result<Response<Full<Bytes>>, BoxError>;
+
+struct Incoming_ {
+    method: hyper::Method,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+fn dropped() -> BoxError {
+    "fault proxy: connection dropped on purpose".into()
+}
+
+fn respond(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    for (k, v) in headers {
+        if k != CONTENT_LENGTH && k != TRANSFER_ENCODING && k.as_str() != "connection" {
+            resp.headers_mut().append(k.clone(), v.clone());
+        }
+    }
+    resp
+}
+
+async fn forward(upstream: &str, req: &Incoming_, body: Bytes) -> Result<Cached, BoxError> {
+    let stream = tokio::net::TcpStream::connect(upstream).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut builder = Request::builder()
+        .method(req.method.clone())
+        .uri(req.path.as_str());
+    for (k, v) in &req.headers {
+        if k != CONTENT_LENGTH && k != TRANSFER_ENCODING {
+            builder = builder.header(k, v);
+        }
+    }
+    builder = builder.header(CONTENT_LENGTH, body.len());
+    let resp = sender.send_request(builder.body(Full::new(body))?).await?;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Cached {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// Everything about a request the rules need.
+struct Call {
+    op: OpId,
+    json: Option<Value>,
+    form: HashMap<String, String>,
+    resource: Option<String>,
+    function: Option<String>,
+    esm_uuid: Option<String>,
+}
+
+fn describe(req: &Incoming_) -> Call {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let service = header("authorization")
+        .and_then(wire::signing_service)
+        .unwrap_or_else(|| "-".into());
+    let operation = wire::operation(
+        &service,
+        req.method.as_str(),
+        &req.path,
+        header("x-amz-target"),
+        &req.body,
+    );
+    let op = OpId { service, operation };
+    let json: Option<Value> = serde_json::from_slice(&req.body).ok();
+    let form = if wire::protocol(&op.service) == wire::Protocol::QueryXml {
+        wire::form(&req.body)
+    } else {
+        HashMap::new()
+    };
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut function = None;
+    let mut esm_uuid = None;
+    let resource = match op.service.as_str() {
+        "sqs" => json.as_ref().and_then(|j| {
+            s(j, "QueueName")
+                .or_else(|| s(j, "QueueUrl"))
+                .map(|q| format!("queue:{}", wire::queue_name(&q)))
+        }),
+        "iam" => form.get("RoleName").map(|r| format!("role:{r}")),
+        "lambda" => {
+            function = wire::lambda_function_in_path(&req.path).or_else(|| {
+                (op.operation == "CreateFunction")
+                    .then(|| json.as_ref().and_then(|j| s(j, "FunctionName")))
+                    .flatten()
+                    .map(|f| wire::function_name(&f))
+            });
+            let path = req.path.split('?').next().unwrap_or("");
+            if path.contains("/event-source-mappings/") {
+                esm_uuid = path
+                    .rsplit('/')
+                    .next()
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string);
+            }
+            match (&esm_uuid, &function) {
+                (Some(u), _) => Some(format!("esm:{u}")),
+                (None, Some(f)) => Some(format!("function:{f}")),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Call {
+        op,
+        json,
+        form,
+        resource,
+        function,
+        esm_uuid,
+    }
+}
+
+enum Pre {
+    Answer(&'static str, AwsError),
+    Drop(&'static str),
+    Cached(&'static str, Cached),
+    Forward(Option<&'static str>),
+}
+
+const ROLE_CHANGES: &[&str] = &[
+    "CreateRole",
+    "PutRolePolicy",
+    "AttachRolePolicy",
+    "UpdateAssumeRolePolicy",
+];
+const FUNCTION_UPDATES: &[&str] = &[
+    "UpdateFunctionCode",
+    "UpdateFunctionConfiguration",
+    "PublishVersion",
+];
+
+/// Decide, before forwarding, what to do with a call.
+fn before(st: &mut State, call: &Call) -> Pre {
+    let sc = st.scenario.clone();
+    let op = &call.op;
+    let counted = op.service != "-"
+        && sc
+            .only_operations
+            .as_ref()
+            .is_none_or(|ops| ops.contains(&op.operation.as_str()));
+    let mut after_fault = None;
+    if counted {
+        let n = st.counters.entry(op.clone()).or_default();
+        *n += 1;
+        let n = *n;
+        if n <= sc.throttle_first {
+            return Pre::Answer(fault::THROTTLE, wire::throttling(&op.service));
+        }
+        let idx = n - sc.throttle_first; // 1-based after the throttled calls
+        let schedule = sc.transport_schedule();
+        if idx % 2 == 1 {
+            if let Some(f) = schedule.get(((idx - 1) / 2) as usize) {
+                match *f {
+                    fault::SERVER_ERROR_BEFORE => {
+                        return Pre::Answer(f, wire::server_error(&op.service, true))
+                    }
+                    fault::DROP_BEFORE => return Pre::Drop(f),
+                    other => after_fault = Some(other),
+                }
+            }
+        }
+    }
+    let now_in = |m: &HashMap<String, Instant>, k: &str, w: Option<Duration>| within(m.get(k), w);
+    let json = call.json.as_ref();
+    let body_str = |k: &str| json.and_then(|j| j.get(k)).and_then(Value::as_str);
+
+    // IAM propagation.
+    if op.service == "lambda" {
+        if let (Some(f), Some(role_arn)) = (&call.function, body_str("Role")) {
+            let role = role_arn.rsplit('/').next().unwrap_or(role_arn).to_string();
+            st.function_role.insert(f.clone(), role);
+        }
+        let role_of = |f: &Option<String>| f.as_ref().and_then(|f| st.function_role.get(f));
+        let propagating = |role: Option<&String>| {
+            role.is_some_and(|r| now_in(&st.role_changed, r, sc.iam_propagation))
+        };
+        match op.operation.as_str() {
+            "CreateFunction" | "UpdateFunctionConfiguration"
+                if body_str("Role").is_some() && propagating(role_of(&call.function)) =>
+            {
+                return Pre::Answer(
+                    fault::IAM_PROPAGATION,
+                    wire::lambda_invalid_parameter(
+                        "The role defined for the function cannot be assumed by Lambda.",
+                    ),
+                );
+            }
+            "CreateEventSourceMapping" => {
+                let f = body_str("FunctionName").map(wire::function_name);
+                if propagating(role_of(&f)) {
+                    return Pre::Answer(
+                        fault::IAM_PROPAGATION,
+                        wire::lambda_invalid_parameter(
+                            "The provided execution role does not have permissions to call ReceiveMessage on SQS",
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Lambda: no updates while Pending or while an update is in progress.
+    if op.service == "lambda" && FUNCTION_UPDATES.contains(&op.operation.as_str()) {
+        if let Some(f) = &call.function {
+            if now_in(&st.fn_created, f, sc.lambda_states) {
+                return Pre::Answer(fault::LAMBDA_CONFLICT, wire::lambda_conflict(
+                    "The operation cannot be performed at this time. The function is currently in the following state: Pending",
+                ));
+            }
+            if now_in(&st.fn_updated, f, sc.lambda_states) {
+                return Pre::Answer(fault::LAMBDA_CONFLICT, wire::lambda_conflict(&format!(
+                    "The operation cannot be performed at this time. An update is in progress for resource: arn:aws:lambda:us-east-1:000000000000:function:{f}"
+                )));
+            }
+        }
+    }
+
+    // Event source mappings in a transitional state.
+    if let (Some(u), Some(w)) = (&call.esm_uuid, sc.esm_states) {
+        if matches!(
+            op.operation.as_str(),
+            "UpdateEventSourceMapping" | "DeleteEventSourceMapping"
+        ) {
+            if let Some((at, state)) = st.esm.get(u) {
+                if at.elapsed() < w && *state != "Deleting" {
+                    return Pre::Answer(
+                        fault::ESM_IN_USE,
+                        wire::lambda_in_use(&format!(
+                            "The operation cannot be performed at this time. The event source mapping is currently in the {} state.",
+                            state.to_uppercase()
+                        )),
+                    );
+                }
+            }
+        }
+        if op.operation == "GetEventSourceMapping" {
+            if let Some((at, "Deleting")) = st.esm.get(u) {
+                if at.elapsed() < w {
+                    if let Some(c) = st
+                        .last_good
+                        .get(&(op.operation.clone(), format!("esm:{u}")))
+                    {
+                        let mut c = c.clone();
+                        c.body = set_json(&c.body, |v| {
+                            v["State"] = json!("Deleting");
+                        });
+                        return Pre::Cached(fault::ESM_TRANSITIONAL, c);
+                    }
+                }
+            }
+        }
+    }
+
+    // SQS: a name deleted in the window cannot be created again.
+    if op.service == "sqs" && op.operation == "CreateQueue" {
+        if let Some(r) = &call.resource {
+            if now_in(&st.deleted, r, sc.queue_deleted_recently) {
+                return Pre::Answer(
+                    fault::QUEUE_DELETED_RECENTLY,
+                    wire::queue_deleted_recently(),
+                );
+            }
+        }
+    }
+
+    // Reads answering for a just-deleted resource.
+    if !op.is_write() {
+        if let Some(r) = &call.resource {
+            if now_in(&st.deleted, r, sc.stale_reads) {
+                if let Some(c) = st.last_good.get(&(op.operation.clone(), r.clone())) {
+                    return Pre::Cached(fault::STALE_READ, c.clone());
+                }
+            }
+        }
+    }
+    Pre::Forward(after_fault)
+}
+
+fn set_json(body: &Bytes, edit: impl FnOnce(&mut Value)) -> Bytes {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            edit(&mut v);
+            Bytes::from(v.to_string())
+        }
+        Err(_) => body.clone(),
+    }
+}
+
+/// Bookkeeping after a successful answer, and the answer as AWS would give it during a window.
+fn after(st: &mut State, call: &Call, resp: &mut Cached) -> Option<&'static str> {
+    let op = call.op.operation.as_str();
+    let now = Instant::now();
+    let sc = st.scenario.clone();
+    if !resp.status.is_success() {
+        return None;
+    }
+    match call.op.service.as_str() {
+        "iam" => {
+            if let Some(role) = call.form.get("RoleName") {
+                if ROLE_CHANGES.contains(&op) {
+                    st.role_changed.insert(role.clone(), now);
+                }
+                match op {
+                    "CreateRole" => {
+                        st.deleted.remove(&format!("role:{role}"));
+                    }
+                    "DeleteRole" => {
+                        st.deleted.insert(format!("role:{role}"), now);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "sqs" => {
+            if let Some(r) = &call.resource {
+                match op {
+                    "CreateQueue" => {
+                        st.deleted.remove(r);
+                    }
+                    "DeleteQueue" => {
+                        st.deleted.insert(r.clone(), now);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "lambda" => {
+            if let Some(f) = &call.function {
+                match op {
+                    "CreateFunction" => {
+                        st.fn_created.insert(f.clone(), now);
+                        st.deleted.remove(&format!("function:{f}"));
+                    }
+                    "UpdateFunctionCode" | "UpdateFunctionConfiguration" => {
+                        st.fn_updated.insert(f.clone(), now);
+                    }
+                    "DeleteFunction" => {
+                        st.fn_created.remove(f);
+                        st.fn_updated.remove(f);
+                        st.deleted.insert(format!("function:{f}"), now);
+                    }
+                    _ => {}
+                }
+            }
+            match op {
+                "CreateEventSourceMapping" => {
+                    let uuid = serde_json::from_slice::<Value>(&resp.body)
+                        .ok()
+                        .and_then(|v| v.get("UUID").and_then(Value::as_str).map(str::to_string));
+                    if let Some(u) = uuid {
+                        st.esm.insert(u, (now, "Creating"));
+                    }
+                }
+                "UpdateEventSourceMapping" => {
+                    if let Some(u) = &call.esm_uuid {
+                        st.esm.insert(u.clone(), (now, "Updating"));
+                    }
+                }
+                "DeleteEventSourceMapping" => {
+                    if let Some(u) = &call.esm_uuid {
+                        st.esm.insert(u.clone(), (now, "Deleting"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    // Remember good reads (before any rewrite) for stale answers after a delete.
+    if !call.op.is_write() {
+        if let Some(r) = &call.resource {
+            st.last_good
+                .insert((op.to_string(), r.clone()), resp.clone());
+        }
+    }
+
+    let mut injected = None;
+    // Lambda function states in answers.
+    if call.op.service == "lambda" {
+        if let Some(f) = &call.function {
+            let shows_config = matches!(
+                op,
+                "CreateFunction"
+                    | "GetFunction"
+                    | "GetFunctionConfiguration"
+                    | "UpdateFunctionCode"
+                    | "UpdateFunctionConfiguration"
+            );
+            if shows_config {
+                let pending = within(st.fn_created.get(f), sc.lambda_states);
+                let updating = within(st.fn_updated.get(f), sc.lambda_states);
+                if pending || updating {
+                    resp.body = set_json(&resp.body, |v| {
+                        let cfg = if v.get("Configuration").is_some() {
+                            &mut v["Configuration"]
+                        } else {
+                            v
+                        };
+                        if pending {
+                            cfg["State"] = json!("Pending");
+                            cfg["StateReason"] = json!("The function is being created.");
+                            cfg["StateReasonCode"] = json!("Creating");
+                        } else {
+                            cfg["State"] = json!("Active");
+                            cfg["LastUpdateStatus"] = json!("InProgress");
+                            cfg["LastUpdateStatusReason"] = json!("The function is being updated.");
+                            cfg["LastUpdateStatusReasonCode"] = json!("Creating");
+                        }
+                    });
+                    injected = Some(if pending {
+                        fault::LAMBDA_PENDING
+                    } else {
+                        fault::LAMBDA_IN_PROGRESS
+                    });
+                }
+            }
+        }
+        if sc.esm_states.is_some()
+            && matches!(
+                op,
+                "CreateEventSourceMapping"
+                    | "UpdateEventSourceMapping"
+                    | "GetEventSourceMapping"
+                    | "ListEventSourceMappings"
+            )
+        {
+            let esm = st.esm.clone();
+            let w = sc.esm_states;
+            let mut rewrote = false;
+            let mut rewrite = |m: &mut Value| {
+                let uuid = m.get("UUID").and_then(Value::as_str).unwrap_or_default();
+                if let Some((at, state)) = esm.get(uuid) {
+                    if within(Some(at), w) && *state != "Deleting" {
+                        m["State"] = json!(state);
+                        rewrote = true;
+                    }
+                }
+            };
+            resp.body = set_json(&resp.body, |v| {
+                if let Some(list) = v
+                    .get_mut("EventSourceMappings")
+                    .and_then(Value::as_array_mut)
+                {
+                    list.iter_mut().for_each(&mut rewrite);
+                } else {
+                    rewrite(v);
+                }
+            });
+            if rewrote {
+                injected = Some(fault::ESM_TRANSITIONAL);
+            }
+        }
+    }
+    injected
+}
+
+/// PutEvents: split the entries into those that fail now and those forwarded.
+fn split_entries(st: &mut State, call: &Call) -> Option<(Vec<Option<AwsError>>, Value)> {
+    if !(st.scenario.put_events_entry_failures
+        && call.op.service == "events"
+        && call.op.operation == "PutEvents")
+    {
+        return None;
+    }
+    let body = call.json.as_ref()?;
+    let entries = body.get("Entries")?.as_array()?;
+    let mut verdicts = Vec::new();
+    let mut forwarded = Vec::new();
+    for e in entries {
+        let key = e.to_string();
+        if st.entries_seen.insert(key) {
+            st.entry_failures += 1;
+            verdicts.push(Some(if st.entry_failures % 2 == 1 {
+                AwsError::new(
+                    200,
+                    "InternalFailure",
+                    "The request processing has failed because of an unknown error, exception or failure.",
+                )
+            } else {
+                AwsError::new(200, "ThrottlingException", "Rate exceeded")
+            }));
+        } else {
+            verdicts.push(None);
+            forwarded.push(e.clone());
+        }
+    }
+    if verdicts.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut out = body.clone();
+    out["Entries"] = Value::Array(forwarded);
+    Some((verdicts, out))
+}
+
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let req = Incoming_ {
+        method: parts.method,
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into()),
+        headers: parts.headers,
+        body,
+    };
+    let call = describe(&req);
+    let record = |st: &mut State, fault: Option<&'static str>, status: Option<u16>| {
+        st.records.push(Record {
+            service: call.op.service.clone(),
+            operation: call.op.operation.clone(),
+            resource: call.resource.clone(),
+            fault,
+            status,
+        });
+    };
+    let (pre, upstream, split, request_id) = {
+        let mut st = state.lock().unwrap();
+        st.request_ids += 1;
+        let request_id = format!("fault-proxy-{:08}", st.request_ids);
+        let pre = before(&mut st, &call);
+        let split = match pre {
+            Pre::Forward(None) => split_entries(&mut st, &call),
+            _ => None,
+        };
+        (pre, st.upstream.clone(), split, request_id)
+    };
+    let after_fault = match pre {
+        Pre::Answer(f, err) => {
+            record(&mut state.lock().unwrap(), Some(f), Some(err.status));
+            return Ok(wire::error_response(&call.op.service, &err, &request_id));
+        }
+        Pre::Drop(f) => {
+            record(&mut state.lock().unwrap(), Some(f), None);
+            return Err(dropped());
+        }
+        Pre::Cached(f, c) => {
+            record(&mut state.lock().unwrap(), Some(f), Some(c.status.as_u16()));
+            return Ok(respond(c.status, &c.headers, c.body));
+        }
+        Pre::Forward(f) => f,
+    };
+    let Some(upstream) = upstream else {
+        record(&mut state.lock().unwrap(), None, Some(502));
+        return Ok(respond(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            Bytes::from_static(b"fault proxy: no upstream"),
+        ));
+    };
+
+    if let Some((verdicts, forwarded_body)) = split {
+        return put_events_partially(&state, &call, &req, &upstream, verdicts, forwarded_body)
+            .await;
+    }
+
+    let mut resp = match forward(&upstream, &req, req.body.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            record(&mut state.lock().unwrap(), None, Some(502));
+            return Ok(respond(
+                StatusCode::BAD_GATEWAY,
+                &HeaderMap::new(),
+                Bytes::from(format!("fault proxy: upstream: {e}")),
+            ));
+        }
+    };
+    let mut st = state.lock().unwrap();
+    let rewritten = after(&mut st, &call, &mut resp);
+    match after_fault {
+        Some(f @ fault::SERVER_ERROR_AFTER) => {
+            record(&mut st, Some(f), Some(500));
+            let err = wire::server_error(&call.op.service, false);
+            Ok(wire::error_response(&call.op.service, &err, &request_id))
+        }
+        Some(f) => {
+            record(&mut st, Some(f), None);
+            Err(dropped())
+        }
+        None => {
+            record(&mut st, rewritten, Some(resp.status.as_u16()));
+            let mut r = respond(resp.status, &resp.headers, resp.body);
+            if rewritten.is_some() {
+                r.headers_mut()
+                    .insert("x-fault-proxy", HeaderValue::from_static("rewritten"));
+            }
+            Ok(r)
+        }
+    }
+}
+
+/// Forward only the entries that succeed; answer for all of them in order, with the failed
+/// ones' error codes and `FailedEntryCount`, as PutEvents does.
+async fn put_events_partially(
+    state: &Arc<Mutex<State>>,
+    call: &Call,
+    req: &Incoming_,
+    upstream: &str,
+    verdicts: Vec<Option<AwsError>>,
+    forwarded_body: Value,
+) -> Answer {
+    let mut passed: Vec<Value> = Vec::new();
+    let mut upstream_failed = 0;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if verdicts.iter().any(Option::is_none) {
+        let resp = forward(upstream, req, Bytes::from(forwarded_body.to_string())).await?;
+        if !resp.status.is_success() {
+            // The whole request failed: the caller resends every entry.
+            return Ok(respond(resp.status, &resp.headers, resp.body));
+        }
+        let v: Value = serde_json::from_slice(&resp.body)?;
+        upstream_failed = v
+            .get("FailedEntryCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        passed = v
+            .get("Entries")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+    }
+    let mut passed = passed.into_iter();
+    let mut failed = 0;
+    let mut entries = Vec::new();
+    let mut st = state.lock().unwrap();
+    for v in verdicts {
+        match v {
+            Some(err) => {
+                failed += 1;
+                st.records.push(Record {
+                    service: call.op.service.clone(),
+                    operation: call.op.operation.clone(),
+                    resource: None,
+                    fault: Some(fault::PUT_EVENTS_ENTRY),
+                    status: Some(200),
+                });
+                entries.push(json!({ "ErrorCode": err.code, "ErrorMessage": err.message }));
+            }
+            None => entries.push(passed.next().unwrap_or_else(|| json!({}))),
+        }
+    }
+    let body = json!({ "FailedEntryCount": failed + upstream_failed, "Entries": entries });
+    Ok(respond(
+        StatusCode::OK,
+        &headers,
+        Bytes::from(body.to_string()),
+    ))
+}
