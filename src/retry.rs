@@ -51,6 +51,24 @@ where
     }
 }
 
+/// Could a failed request have reached AWS and been applied, or be worth repeating? Timeouts,
+/// dropped connections, unreadable responses, 5xx and throttling: yes. Other 4xx: no.
+pub fn may_have_been_applied<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status();
+            status.is_server_error() || status.as_u16() == 429
+        }
+        _ => false,
+    }
+}
+
 /// Poll `probe` until it returns `Some`, or fail with a timeout naming `what`.
 pub async fn poll_until<T, F, Fut>(
     what: impl std::fmt::Display,
@@ -144,6 +162,26 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code(), Some("ResourceConflictException"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn only_failures_that_may_have_reached_aws_count_as_maybe_applied() {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+        let answered = |status: u16| -> SdkError<&'static str, Response> {
+            SdkError::service_error(
+                "error",
+                Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()),
+            )
+        };
+        assert!(may_have_been_applied(&answered(500)));
+        assert!(may_have_been_applied(&answered(503)));
+        assert!(may_have_been_applied(&answered(429)));
+        assert!(!may_have_been_applied(&answered(400)));
+        assert!(!may_have_been_applied(&answered(409)));
+        let timeout: SdkError<&'static str, Response> = SdkError::timeout_error("timed out");
+        assert!(may_have_been_applied(&timeout));
     }
 
     #[tokio::test]

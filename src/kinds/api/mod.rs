@@ -12,6 +12,7 @@
 //!
 //! The API is referable: `${apis.<name>.url}` is the invoke URL of its `$default` stage.
 
+mod create;
 pub(crate) mod permission;
 pub(crate) mod provider;
 pub(crate) mod route;

@@ -371,83 +371,6 @@ async fn create_stage(ctx: &Ctx, res: &str, api_id: &str, desired: &Props) -> Re
     .await
 }
 
-/// How long to keep trying CreateApi after failures that may or may not have been applied.
-const CREATE_API: Backoff = Backoff::new(500, 8_000, 120);
-
-/// CreateApi is not idempotent (API names are not unique), so it must not be retried blindly:
-/// after a lost response (a 5xx, a timeout or a dropped connection once API Gateway applied it),
-/// a second attempt makes a second API. So the SDK does not retry it; this does, and before each
-/// new attempt looks for the API by name and ownership tag, adopting it if the failed attempt
-/// made it. Returns the API's id and endpoint.
-async fn create_api_once(
-    ctx: &Ctx,
-    res: &str,
-    name: &str,
-    request: impl Fn() -> aws_sdk_apigatewayv2::operation::create_api::builders::CreateApiFluentBuilder,
-) -> Result<(String, String), Error> {
-    use aws_sdk_apigatewayv2::config::retry::RetryConfig;
-    let start = std::time::Instant::now();
-    let mut delay = CREATE_API.first;
-    loop {
-        let attempt = request()
-            .customize()
-            .config_override(
-                aws_sdk_apigatewayv2::config::Builder::default()
-                    .retry_config(RetryConfig::disabled()),
-            )
-            .send()
-            .await;
-        let (error, maybe_applied) = match attempt {
-            Ok(created) => {
-                let id = created
-                    .api_id()
-                    .ok_or_else(|| Error::Other(format!("{res}: CreateApi returned no API id")))?;
-                return Ok((
-                    id.to_string(),
-                    created.api_endpoint().unwrap_or_default().into(),
-                ));
-            }
-            Err(e) => {
-                let maybe_applied = may_have_been_applied(&e);
-                (Error::aws(res, "CreateApi", e), maybe_applied)
-            }
-        };
-        if !(maybe_applied || is_concurrent_modification(&error))
-            || start.elapsed() + delay >= CREATE_API.deadline
-        {
-            return Err(error);
-        }
-        if let Some(found) = find_api(ctx, res, name).await? {
-            if found.owned {
-                tracing::info!(resource = res, api_id = %found.id, "adopting the API a failed CreateApi made");
-                let endpoint = found.api.api_endpoint().unwrap_or_default().to_string();
-                return Ok((found.id, endpoint));
-            }
-        }
-        tracing::debug!(error = %error, delay_ms = delay.as_millis() as u64, "CreateApi failed, retrying");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(CREATE_API.max);
-    }
-}
-
-/// Could the request have reached API Gateway and been applied, or be worth repeating? Timeouts,
-/// dropped connections, unreadable responses, 5xx and throttling: yes. Other 4xx: no.
-fn may_have_been_applied<E>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> bool {
-    use aws_smithy_runtime_api::client::result::SdkError;
-    match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status();
-            status.is_server_error() || status.as_u16() == 429
-        }
-        _ => false,
-    }
-}
-
 fn outputs(physical: &str, api_id: &str, arn: &str, url: &str) -> Outputs {
     Outputs::from([
         ("name".to_string(), physical.to_string()),
@@ -565,7 +488,7 @@ impl Provider for ApiProvider {
                 .set_cors_configuration(cors.clone())
                 .set_tags(Some(tags.clone()))
         };
-        let (api_id, endpoint) = create_api_once(ctx, &res, name, request).await?;
+        let (api_id, endpoint) = super::create::create_api_once(ctx, &res, name, request).await?;
         create_stage(ctx, &res, &api_id, &desired).await?;
         let (partition, account) = ctx.partition_and_account(&res).await?;
         let url = invoke_url(&endpoint, &api_id, ctx.aws.custom_endpoint);
