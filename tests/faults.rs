@@ -475,9 +475,25 @@ async fn all_faults_combined_full_lifecycle() {
 }
 
 #[tokio::test]
-async fn throttling_5xx_and_dropped_connections_full_lifecycle() {
+async fn throttling_full_lifecycle() {
     let rig = Rig::start(Scenario {
         throttle_first: 1,
+        ..Scenario::default()
+    });
+    lifecycle(&rig, "throttle").await;
+    assert_fired(&rig, &[fault::THROTTLE]);
+    for op in ["CreateFunction", "CreateRole", "CreateQueue", "PutEvents"] {
+        assert!(
+            rig.proxy.fired_on(fault::THROTTLE, op) > 0,
+            "{op} never throttled\n{}",
+            rig.proxy.summary()
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_and_dropped_connections_full_lifecycle() {
+    let rig = Rig::start(Scenario {
         server_error_after: true,
         server_error_before: true,
         drop_after: true,
@@ -488,7 +504,6 @@ async fn throttling_5xx_and_dropped_connections_full_lifecycle() {
     assert_fired(
         &rig,
         &[
-            fault::THROTTLE,
             fault::SERVER_ERROR_BEFORE,
             fault::SERVER_ERROR_AFTER,
             fault::DROP_BEFORE,
@@ -501,6 +516,8 @@ async fn throttling_5xx_and_dropped_connections_full_lifecycle() {
         "CreateEventSourceMapping",
         "CreateQueue",
         "CreateRole",
+        "AddPermission",
+        "CreateIntegration",
     ] {
         assert!(
             rig.proxy.fired_on(fault::SERVER_ERROR_AFTER, op) > 0,

@@ -60,6 +60,8 @@ pub mod fault {
     pub const QUEUE_DELETED_RECENTLY: &str = "queue-deleted-recently";
     pub const STALE_READ: &str = "stale-read";
     pub const PUT_EVENTS_ENTRY: &str = "put-events-entry-failed";
+    /// Not injected: the 409 AWS gives for a duplicate the emulator would accept.
+    pub const AWS_CONFLICT: &str = "aws-conflict";
 }
 
 /// Which faults the proxy injects.
@@ -356,6 +358,15 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
             .await;
     }
 
+    if let Some(err) = aws_uniqueness(&upstream, &req, &call).await {
+        record(
+            &mut state.lock().unwrap(),
+            Some(fault::AWS_CONFLICT),
+            Some(err.status),
+        );
+        return Ok(wire::error_response(&call.op.service, &err, &request_id));
+    }
+
     let mut resp = match forward(&upstream, &req, req.body.clone()).await {
         Ok(r) => r,
         Err(e) => {
@@ -388,6 +399,77 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
             }
             Ok(r)
         }
+    }
+}
+
+/// A GET to the emulator with the caller's headers (reads the proxy makes for itself).
+async fn read_upstream(upstream: &str, req: &Req, path: String) -> Option<Value> {
+    let mut headers = req.headers.clone();
+    headers.remove("content-type");
+    let get = Req {
+        method: hyper::Method::GET,
+        path,
+        headers,
+        body: Bytes::new(),
+    };
+    let resp = forward(upstream, &get, Bytes::new()).await.ok()?;
+    if !resp.status.is_success() {
+        return None;
+    }
+    serde_json::from_slice(&resp.body).ok()
+}
+
+/// Uniqueness AWS enforces and the emulator does not: without it, a create retried after a
+/// lost answer (5xx after, dropped after) would duplicate on the emulator where AWS answers 409.
+/// - API Gateway CreateRoute: one route per route key (ConflictException).
+/// - Lambda AddPermission: one statement per statement id (ResourceConflictException).
+/// - Lambda CreateEventSourceMapping: one mapping per function and source (ResourceConflictException).
+async fn aws_uniqueness(upstream: &str, req: &Req, call: &Call) -> Option<AwsError> {
+    let body = call.json.as_ref()?;
+    let path = req.path.split('?').next().unwrap_or("");
+    match (call.op.service.as_str(), call.op.operation.as_str()) {
+        ("apigateway", "CreateRoute") => {
+            let key = body.get("routeKey")?.as_str()?;
+            let routes = read_upstream(upstream, req, path.to_string()).await?;
+            let exists = routes["items"]
+                .as_array()?
+                .iter()
+                .any(|r| r["routeKey"].as_str() == Some(key));
+            exists.then(|| {
+                AwsError::new(
+                    409,
+                    "ConflictException",
+                    &format!("Route with key {key} already exists for this API"),
+                )
+            })
+        }
+        ("lambda", "AddPermission") => {
+            let sid = body.get("StatementId")?.as_str()?;
+            let policy = read_upstream(upstream, req, path.to_string()).await?;
+            let doc: Value = serde_json::from_str(policy["Policy"].as_str()?).ok()?;
+            let exists = doc["Statement"]
+                .as_array()?
+                .iter()
+                .any(|st| st["Sid"].as_str() == Some(sid));
+            exists.then(|| wire::lambda_conflict(&format!(
+                "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
+            )))
+        }
+        ("lambda", "CreateEventSourceMapping") => {
+            let function = wire::function_name(body.get("FunctionName")?.as_str()?);
+            let source = body.get("EventSourceArn")?.as_str()?;
+            let list =
+                read_upstream(upstream, req, format!("{path}?FunctionName={function}")).await?;
+            let existing = list["EventSourceMappings"]
+                .as_array()?
+                .iter()
+                .find(|m| m["EventSourceArn"].as_str() == Some(source))?;
+            let uuid = existing["UUID"].as_str().unwrap_or_default();
+            Some(wire::lambda_conflict(&format!(
+                "An event source mapping with SQS arn (\" {source} \") and function (\" {function} \") already exists. Please update or delete the existing mapping with UUID {uuid}"
+            )))
+        }
+        _ => None,
     }
 }
 
