@@ -53,6 +53,16 @@ pub struct Global {
         value_parser = clap::value_parser!(u16).range(1..=256)
     )]
     pub parallelism: u16,
+    /// Seconds `up` and `down` wait for another run's lock on the same stack before giving up
+    /// (exit 5); 0 fails at once if the stack is locked.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERFLOW_LOCK_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = crate::lock::DEFAULT_TIMEOUT_SECS
+    )]
+    pub lock_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -85,6 +95,18 @@ pub enum Command {
     Order(OrderArgs),
     /// Manage the local AWS emulator (MiniStack) on 127.0.0.1.
     Local(LocalArgs),
+    /// Break the stack's lock left by a run that crashed (shows who holds it and since when).
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Break the lock without asking (required when not interactive).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

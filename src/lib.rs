@@ -14,6 +14,7 @@ pub mod error;
 pub mod graph;
 pub mod kinds;
 pub mod local;
+pub mod lock;
 pub mod plan;
 pub mod progress;
 pub mod resources;

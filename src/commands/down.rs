@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::{confirm, connect, emit, load_spec};
+use super::{confirm, connect, emit, load_spec, under_lock};
 use crate::apply::{delete_all, Applied};
 use crate::cli::{DownArgs, Global};
 use crate::error::Error;
+use crate::lock::LockReport;
 use crate::plan::{Action, Removal};
 use crate::progress::Progress;
-use crate::resources::{Discovered, Kind};
+use crate::resources::{Ctx, Discovered, Kind};
 
 #[derive(Debug, Serialize)]
 pub struct DownResult {
@@ -21,6 +22,8 @@ pub struct DownResult {
     pub deleted: Vec<Applied>,
     /// Owned tables left in place because `--delete-data` was not given.
     pub kept: Vec<Discovered>,
+    /// The stack lock this run held.
+    pub lock: LockReport,
 }
 
 impl fmt::Display for DownResult {
@@ -50,11 +53,32 @@ pub async fn run(g: &Global, args: DownArgs) -> Result<ExitCode, Error> {
     let progress = Progress::new(g.quiet);
     let spec = load_spec(g)?;
     let ctx = connect(g, spec).await;
+    let work = delete_owned(g, &args, &ctx, &progress);
+    let ((deleted, kept), lock) = match under_lock(g, &ctx, "down", &progress, work).await? {
+        Ok(done) => done,
+        Err(locked) => return Ok(locked),
+    };
+    emit(
+        args.output,
+        &DownResult {
+            stack: ctx.spec.stack.clone(),
+            deleted,
+            kept,
+            lock,
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Discover what the stack owns, confirm, delete (under the stack lock).
+async fn delete_owned(
+    g: &Global,
+    args: &DownArgs,
+    ctx: &Ctx,
+    progress: &Progress,
+) -> Result<(Vec<Applied>, Vec<Discovered>), Error> {
     let found: Vec<Vec<Discovered>> = stream::iter(Kind::ALL.iter().copied())
-        .map(|kind| {
-            let ctx = &ctx;
-            async move { kind.provider().discover(ctx).await }
-        })
+        .map(|kind| async move { kind.provider().discover(ctx).await })
         .buffered(4)
         .try_collect()
         .await?;
@@ -105,14 +129,6 @@ pub async fn run(g: &Global, args: DownArgs) -> Result<ExitCode, Error> {
             args.yes,
         )?;
     }
-    let deleted = delete_all(&ctx, &to_delete, &progress).await?;
-    emit(
-        args.output,
-        &DownResult {
-            stack: ctx.spec.stack.clone(),
-            deleted,
-            kept: kept.into_iter().map(|r| r.target).collect(),
-        },
-    )?;
-    Ok(ExitCode::SUCCESS)
+    let deleted = delete_all(ctx, &to_delete, progress).await?;
+    Ok((deleted, kept.into_iter().map(|r| r.target).collect()))
 }

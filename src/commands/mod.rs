@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::aws::{Clients, Target};
 use crate::cli::{Cli, Command, Global, OutputFormat};
 use crate::error::Error;
+use crate::lock::{self, LockReport};
 use crate::resources::Ctx;
 use crate::spec::{self, Spec};
 
@@ -19,6 +20,7 @@ pub mod local;
 pub mod order;
 pub mod plan;
 pub mod send_order;
+pub mod unlock;
 pub mod up;
 pub mod validate;
 
@@ -33,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::SendOrder(a) => send_order::run(g, a).await,
         Command::Order(a) => order::run(g, a).await,
         Command::Local(a) => local::run(a).await,
+        Command::Unlock(a) => unlock::run(g, a).await,
     }
 }
 
@@ -156,10 +159,35 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Error> {
     }
 }
 
-/// API call counts, to show that an unchanged `up` writes nothing.
+/// Run `work` (a command's plan and changes) under the stack lock: wait up to
+/// `--lock-timeout` for another run, then hold, renew and release it. `Ok(Err(code))`: the
+/// stack stayed locked; the holder has been reported on stderr and `code` is the exit code.
+pub async fn under_lock<T>(
+    g: &Global,
+    ctx: &Ctx,
+    command: &str,
+    progress: &crate::progress::Progress,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<Result<(T, LockReport), ExitCode>, Error> {
+    let timeout = std::time::Duration::from_secs(g.lock_timeout);
+    match lock::acquire(ctx, command, timeout, progress).await? {
+        lock::Acquired::Busy(locked) => {
+            eprintln!("{:?}", miette::Report::new(*locked));
+            Ok(Err(ExitCode::from(lock::EXIT_LOCKED)))
+        }
+        lock::Acquired::Held(held) => {
+            let (result, report) = held.hold(work, progress).await;
+            Ok(Ok((result?, report)))
+        }
+    }
+}
+
+/// API call counts, to show that an unchanged `up` writes nothing to the stack.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallCounts {
     pub total: usize,
+    /// Calls that change the stack's resources. The stack lock's own writes (its item in
+    /// `orderflow.locks`) are in `total` and `by_operation`, and counted in `lock.api_calls`.
     pub writes: usize,
     /// `Service.Operation` → calls, to see where the calls go.
     pub by_operation: std::collections::BTreeMap<String, usize>,
@@ -179,5 +207,12 @@ impl CallCounts {
             writes: calls.iter().filter(|c| c.is_write()).count(),
             by_operation,
         }
+    }
+
+    /// [`CallCounts::of`], with the lock's writes taken out of `writes` (not out of `total`).
+    pub fn of_locked(ctx: &Ctx, lock: &LockReport) -> CallCounts {
+        let mut counts = CallCounts::of(ctx);
+        counts.writes = counts.writes.saturating_sub(lock.writes);
+        counts
     }
 }

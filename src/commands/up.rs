@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{confirm, connect, emit, load_spec, project_root, CallCounts};
+use super::{confirm, connect, emit, load_spec, project_root, under_lock, CallCounts};
 use crate::apply::{apply, Applied, StackOutputs};
 use crate::build;
 use crate::cli::{Global, OutputFormat, UpArgs};
 use crate::error::Error;
 use crate::graph::Graph;
+use crate::lock::LockReport;
 use crate::plan::{plan, Action, Summary};
 use crate::progress::Progress;
 
@@ -25,6 +26,8 @@ pub struct UpResult {
     pub applied: Vec<Applied>,
     pub outputs: StackOutputs,
     pub api_calls: CallCounts,
+    /// The stack lock this run held (who, since when, how long it waited, released).
+    pub lock: LockReport,
     pub seconds: f64,
 }
 
@@ -72,23 +75,31 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
     let mut ctx = connect(g, spec).await;
     ctx.artifacts = artifacts;
 
-    let p = plan(&ctx, &graph, args.delete_data).await?;
-    if p.has_changes() {
-        match args.output {
-            OutputFormat::Text => print!("{p}"),
-            OutputFormat::Json if !g.quiet => eprint!("{p}"),
-            OutputFormat::Json => {}
+    // Plan under the lock too: a plan read while another run applies would be stale.
+    let work = async {
+        let p = plan(&ctx, &graph, args.delete_data).await?;
+        if p.has_changes() {
+            match args.output {
+                OutputFormat::Text => print!("{p}"),
+                OutputFormat::Json if !g.quiet => eprint!("{p}"),
+                OutputFormat::Json => {}
+            }
+            let s = p.summary();
+            confirm(
+                &format!(
+                    "Apply {} creations, {} updates and {} deletions to stack {}?",
+                    s.create, s.update, s.delete, p.stack
+                ),
+                args.yes,
+            )?;
         }
-        let s = p.summary();
-        confirm(
-            &format!(
-                "Apply {} creations, {} updates and {} deletions to stack {}?",
-                s.create, s.update, s.delete, p.stack
-            ),
-            args.yes,
-        )?;
-    }
-    let report = apply(&ctx, &graph, &p, &progress).await?;
+        let report = apply(&ctx, &graph, &p, &progress).await?;
+        Ok((p, report))
+    };
+    let ((p, report), lock) = match under_lock(g, &ctx, "up", &progress, work).await? {
+        Ok(done) => done,
+        Err(locked) => return Ok(locked),
+    };
     let result = UpResult {
         stack: p.stack.clone(),
         region: p.region.clone(),
@@ -99,7 +110,8 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
             .filter(|a| a.action != Action::Unchanged)
             .collect(),
         outputs: StackOutputs::from_known(&report.known),
-        api_calls: CallCounts::of(&ctx),
+        api_calls: CallCounts::of_locked(&ctx, &lock),
+        lock,
         seconds: started.elapsed().as_secs_f64(),
     };
     emit(args.output, &result)?;

@@ -1,0 +1,105 @@
+//! `orderflow unlock`: break the stack's lock, for a run that crashed and left it behind
+//! (otherwise it frees itself when its lease expires). Shows the holder and asks first.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::{confirm, connect, emit, load_spec};
+use crate::cli::{Global, UnlockArgs};
+use crate::error::Error;
+use crate::lock::{now_ms, Holder, LockTable, TABLE};
+
+#[derive(Debug, Serialize)]
+pub struct UnlockResult {
+    pub stack: String,
+    pub table: String,
+    /// `unlocked` (this run broke it) or `not_locked`.
+    pub status: &'static str,
+    /// The lock that was broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Holder>,
+}
+
+impl fmt::Display for UnlockResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.holder {
+            Some(h) => writeln!(
+                f,
+                "Unlocked stack {}: broke the lock of {}.",
+                self.stack,
+                h.describe(now_ms())
+            ),
+            None => writeln!(f, "Stack {} is not locked.", self.stack),
+        }
+    }
+}
+
+pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
+    let spec = load_spec(g)?;
+    let ctx = connect(g, spec).await;
+    let table = LockTable::new(&ctx);
+    let stack = ctx.spec.stack.clone();
+    let mut holder = table.read().await?;
+    loop {
+        let Some(h) = holder else {
+            emit(
+                args.output,
+                &UnlockResult {
+                    stack,
+                    table: TABLE.into(),
+                    status: "not_locked",
+                    holder: None,
+                },
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        };
+        let now = now_ms();
+        let warning = if h.expired(now) {
+            String::new()
+        } else {
+            " Its lease is still live: if that run is still working, it stops at its next \
+             renewal, and another run may start while it does."
+                .to_string()
+        };
+        confirm(
+            &format!(
+                "Break the lock on stack {stack} held by {}?{warning}",
+                h.describe(now)
+            ),
+            args.yes,
+        )?;
+        // Only the lock the user was shown: if another run took it meanwhile, show that one.
+        match table.break_lock(&h.token).await? {
+            None => {
+                emit(
+                    args.output,
+                    &UnlockResult {
+                        stack,
+                        table: TABLE.into(),
+                        status: "unlocked",
+                        holder: Some(h),
+                    },
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(Some(other)) if !args.yes => {
+                eprintln!(
+                    "The lock changed meanwhile: it is now held by {}.",
+                    other.describe(now_ms())
+                );
+                holder = Some(other);
+            }
+            Some(Some(other)) => {
+                return Err(Error::Refused(format!(
+                    "not breaking the lock on stack {stack}: it changed meanwhile and is now held by {} \
+                     (run `orderflow unlock` again to break that one)",
+                    other.describe(now_ms())
+                )));
+            }
+            // Released or broken by someone else meanwhile.
+            Some(None) => holder = None,
+        }
+    }
+}

@@ -1,0 +1,904 @@
+//! The stack lock: at most one `up` or `down` changes a stack at a time, across machines.
+//!
+//! One item per stack in the DynamoDB table [`TABLE`] (created on first use, shared by every
+//! stack of the account and region). Acquiring is a single conditional PutItem — "no item, or
+//! its lease has expired" — and DynamoDB evaluates a condition against the item's latest
+//! version atomically, so two runners can never both succeed. The lock is a lease: the holder
+//! renews it every third of the lease (a PutItem conditioned on its own token) while it works,
+//! so a crashed holder (kill -9, lost machine) blocks others for at most one lease. Release is a
+//! DeleteItem conditioned on the token, so a run never removes a lock someone else now holds.
+//! If a renewal finds the lock gone or taken over (`orderflow unlock`, or the lease ran out
+//! while AWS was unreachable), the run stops instead of working on unprotected.
+//!
+//! Expiry compares clocks of different machines: they must agree to well within the lease
+//! (two thirds of it is the margin), which NTP gives by a wide margin.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, Tag,
+};
+use miette::Diagnostic;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::progress::Progress;
+use crate::resources::Ctx;
+
+/// The lock table. A dot cannot appear in a stack's physical names (`<stack>-<logical>`, both
+/// `[a-z0-9-]`), so it never collides with, or is discovered as, a stack's own table.
+pub const TABLE: &str = "orderflow.locks";
+/// Default of `--lock-timeout`: long enough to queue behind a typical full `up` on real AWS.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
+/// Exit code of `up`/`down` when another run holds the stack's lock past `--lock-timeout`.
+pub const EXIT_LOCKED: u8 = 5;
+/// Exit code after Ctrl-C / SIGTERM (128 + SIGINT, the shell convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
+/// How long a holder that stopped renewing blocks others (`ORDERFLOW_LOCK_LEASE` seconds).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// Waiting: how often the lock is tried again, and how often "still waiting" is printed.
+const POLL: Duration = Duration::from_secs(2);
+const NOTE_EVERY: Duration = Duration::from_secs(15);
+/// A new table is usually ACTIVE within seconds.
+const TABLE_ACTIVE_DEADLINE: Duration = Duration::from_secs(120);
+/// Release after a signal must not hang the exit.
+const RELEASE_ON_SIGNAL_DEADLINE: Duration = Duration::from_secs(10);
+
+const NOT_FOUND: &str = "ResourceNotFoundException";
+
+/// The lease, from `ORDERFLOW_LOCK_LEASE` (seconds, 3..=3600) or [`DEFAULT_LEASE`].
+pub fn lease() -> Result<Duration, Error> {
+    match std::env::var("ORDERFLOW_LOCK_LEASE") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+            Ok(s) if (3..=3600).contains(&s) => Ok(Duration::from_secs(s)),
+            _ => Err(Error::Other(format!(
+                "ORDERFLOW_LOCK_LEASE must be a number of seconds from 3 to 3600, not `{v}`"
+            ))),
+        },
+        _ => Ok(DEFAULT_LEASE),
+    }
+}
+
+/// Who holds (or held) a stack's lock, as stored in its item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Holder {
+    /// `user@host`
+    pub holder: String,
+    pub pid: u32,
+    /// `orderflow up`, `orderflow down`
+    pub command: String,
+    /// The CI job, when run by one (its URL or id), to find the run holding a lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// Random; renewals and release are conditioned on it.
+    pub token: String,
+    #[serde(serialize_with = "ser_ms")]
+    pub acquired_at: u64,
+    #[serde(serialize_with = "ser_ms")]
+    pub expires_at: u64,
+}
+
+fn ser_ms<S: serde::Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&utc(*ms))
+}
+
+/// RFC 3339 UTC of a time in Unix milliseconds.
+pub fn utc(ms: u64) -> String {
+    order_domain::time::rfc3339_utc(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// "12 s", "3 min 5 s"
+fn span(ms: u64) -> String {
+    let s = ms / 1000;
+    if s < 60 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
+impl Holder {
+    /// Whose lock, since when, and when its lease runs out — as of `now` (Unix ms).
+    pub fn describe(&self, now: u64) -> String {
+        let job = self
+            .job
+            .as_deref()
+            .map(|j| format!(", {j}"))
+            .unwrap_or_default();
+        let expiry = if self.expires_at > now {
+            format!(
+                "lease expires {} (in {}) unless renewed",
+                utc(self.expires_at),
+                span(self.expires_at - now)
+            )
+        } else {
+            format!(
+                "lease expired {} ({} ago)",
+                utc(self.expires_at),
+                span(now - self.expires_at)
+            )
+        };
+        format!(
+            "{} (pid {}, `{}`{job}) since {} ({} ago); {expiry}",
+            self.holder,
+            self.pid,
+            self.command,
+            utc(self.acquired_at),
+            span(now.saturating_sub(self.acquired_at)),
+        )
+    }
+
+    pub fn expired(&self, now: u64) -> bool {
+        self.expires_at <= now
+    }
+
+    fn item(&self, stack: &str) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([
+            ("stack".to_string(), AttributeValue::S(stack.to_string())),
+            ("holder".into(), AttributeValue::S(self.holder.clone())),
+            ("pid".into(), AttributeValue::N(self.pid.to_string())),
+            ("command".into(), AttributeValue::S(self.command.clone())),
+            ("token".into(), AttributeValue::S(self.token.clone())),
+            (
+                "acquired_at".into(),
+                AttributeValue::N(self.acquired_at.to_string()),
+            ),
+            (
+                "expires_at".into(),
+                AttributeValue::N(self.expires_at.to_string()),
+            ),
+        ]);
+        if let Some(job) = &self.job {
+            item.insert("job".into(), AttributeValue::S(job.clone()));
+        }
+        item
+    }
+
+    /// Read back an item; `None` if it is not a lock item orderflow wrote.
+    fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Holder> {
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let n = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        Some(Holder {
+            holder: s("holder")?,
+            pid: u32::try_from(n("pid")?).ok()?,
+            command: s("command")?,
+            job: s("job"),
+            token: s("token")?,
+            acquired_at: n("acquired_at")?,
+            expires_at: n("expires_at")?,
+        })
+    }
+
+    /// This process, about to run `command`.
+    fn me(command: &str, lease: Duration) -> Holder {
+        let now = now_ms();
+        Holder {
+            holder: format!("{}@{}", user(), host()),
+            pid: std::process::id(),
+            command: format!("orderflow {command}"),
+            job: ci_job(),
+            token: token(),
+            acquired_at: now,
+            expires_at: now + lease.as_millis() as u64,
+        }
+    }
+}
+
+fn user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        // SAFETY: getuid has no preconditions and cannot fail.
+        .unwrap_or_else(|| format!("uid{}", unsafe { libc::getuid() }))
+}
+
+fn host() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; the result is NUL-terminated when it fits.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(h) if rc == 0 && !h.is_empty() => h.to_string(),
+        _ => "unknown-host".into(),
+    }
+}
+
+/// The CI job running us, from the variables the common CI systems set.
+fn ci_job() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(server), Some(repo), Some(run)) = (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    ) {
+        return Some(format!("{server}/{repo}/actions/runs/{run}"));
+    }
+    var("CI_JOB_URL").or_else(|| var("BUILD_URL"))
+}
+
+/// 128 random bits, hex.
+fn token() -> String {
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if read.is_err() {
+        // No /dev/urandom: time, pid and an address are still unique enough for a token that
+        // only has to differ between runs.
+        let seed = now_ms() as u128 ^ (u128::from(std::process::id()) << 64);
+        let addr = &bytes as *const _ as usize as u128;
+        bytes = (seed ^ (addr << 32)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Another run holds the lock and `--lock-timeout` ran out (or was 0).
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("stack {stack} is locked by {}: {waited}", holder.describe(*at))]
+#[diagnostic(
+    code(orderflow::locked),
+    help("another `up` or `down` is changing this stack: wait for it to finish (or pass a longer --lock-timeout). If that run crashed, the lock frees itself when its lease expires; `orderflow unlock` breaks it now")
+)]
+pub struct Locked {
+    pub stack: String,
+    pub holder: Holder,
+    /// When the holder was last seen (Unix ms).
+    pub at: u64,
+    /// "not waiting (--lock-timeout 0)" or "gave up after waiting 600 s (--lock-timeout)".
+    pub waited: String,
+}
+
+/// What `up`/`down --output json` report about the lock.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockReport {
+    pub table: String,
+    #[serde(flatten)]
+    pub holder: Holder,
+    /// How long this run waited for another run's lock.
+    pub waited_seconds: f64,
+    /// The expired lock of a run that stopped renewing (crashed), taken over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub took_over: Option<Holder>,
+    pub renewals: usize,
+    /// False when the release failed (the lease then expires by itself).
+    pub released: bool,
+    #[serde(serialize_with = "ser_opt_ms")]
+    pub released_at: Option<u64>,
+    /// Calls the lock made (acquire, waiting, renewals, release; table creation on first use).
+    pub api_calls: usize,
+    /// Of which change state (PutItem, DeleteItem, CreateTable).
+    #[serde(skip)]
+    pub writes: usize,
+}
+
+fn ser_opt_ms<S: serde::Serializer>(ms: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&utc(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Counts the lock's own calls, so `api_calls.writes` can keep meaning "writes to the stack".
+#[derive(Debug, Default)]
+struct Calls {
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl Calls {
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+    fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The DynamoDB side of the lock for one stack.
+#[derive(Debug, Clone)]
+pub struct LockTable {
+    client: aws_sdk_dynamodb::Client,
+    stack: String,
+    calls: Arc<Calls>,
+}
+
+/// The result of one conditional write on the lock item.
+enum Attempt {
+    /// Written; for a PutItem, the item it replaced (an expired lease taken over), if any.
+    Done(Option<Holder>),
+    /// The condition failed; the item as it is (None: there is no item).
+    Refused(Option<Holder>),
+}
+
+impl LockTable {
+    pub fn new(ctx: &Ctx) -> LockTable {
+        LockTable {
+            client: ctx.aws.dynamodb.clone(),
+            stack: ctx.spec.stack.clone(),
+            calls: Arc::default(),
+        }
+    }
+
+    fn key(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([("stack".to_string(), AttributeValue::S(self.stack.clone()))])
+    }
+
+    fn resource(&self) -> String {
+        format!("lock {TABLE}[{}]", self.stack)
+    }
+
+    /// The current lock item, read consistently. `None`: not locked (or no table yet).
+    pub async fn read(&self) -> Result<Option<Holder>, Error> {
+        self.calls.read();
+        match self
+            .client
+            .get_item()
+            .table_name(TABLE)
+            .set_key(Some(self.key()))
+            .consistent_read(true)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.item().and_then(Holder::from_item)),
+            Err(e) if e.code() == Some(NOT_FOUND) => Ok(None),
+            Err(e) => Err(Error::aws(self.resource(), "GetItem", e)),
+        }
+    }
+
+    /// PutItem `item` if `condition` holds. `create_table`: on a missing table, create it and retry.
+    async fn put(
+        &self,
+        item: &Holder,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+        create_table: bool,
+        progress: &Progress,
+    ) -> Result<Attempt, Error> {
+        loop {
+            self.calls.write();
+            let out = self
+                .client
+                .put_item()
+                .table_name(TABLE)
+                .set_item(Some(item.item(&self.stack)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(HashMap::from([
+                    ("#s".to_string(), "stack".to_string()),
+                    ("#t".to_string(), "token".to_string()),
+                    ("#e".to_string(), "expires_at".to_string()),
+                ])))
+                .set_expression_attribute_values(Some(values.clone()))
+                .return_values(ReturnValue::AllOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    let previous = out.attributes().and_then(Holder::from_item);
+                    // A retried write (response lost) replaces the item its first attempt wrote.
+                    return Ok(Attempt::Done(previous.filter(|p| p.token != item.token)));
+                }
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    let current = match e.err() {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item().and_then(Holder::from_item)
+                        }
+                        _ => None,
+                    };
+                    return Ok(Attempt::Refused(current));
+                }
+                Err(e) if e.code() == Some(NOT_FOUND) && create_table => {
+                    self.create_table(progress).await?;
+                }
+                Err(e) => return Err(Error::aws(self.resource(), "PutItem", e)),
+            }
+        }
+    }
+
+    /// Create the lock table (on-demand, tagged) and wait until it is ACTIVE. A concurrent
+    /// creation by another runner (`ResourceInUseException`) is waited for the same way.
+    async fn create_table(&self, progress: &Progress) -> Result<(), Error> {
+        progress.note(format!(
+            "creating the stack lock table {TABLE} (once per account and region, shared by all stacks)"
+        ));
+        let resource = format!("lock table {TABLE}");
+        self.calls.write();
+        let created = self
+            .client
+            .create_table()
+            .table_name(TABLE)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("stack")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| Error::Other(e.to_string()))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("stack")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| Error::Other(e.to_string()))?,
+            )
+            .tags(
+                Tag::builder()
+                    .key("orderflow:purpose")
+                    .value("stack-locks")
+                    .build()
+                    .map_err(|e| Error::Other(e.to_string()))?,
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => {}
+            Err(e) => {
+                let mut err = Error::aws(&resource, "CreateTable", e);
+                if let Error::Aws { message, .. } = &mut err {
+                    message.push_str(
+                        " (orderflow keeps its stack locks in this table; see the README's \
+                         \"Stack lock\" section for the IAM actions it needs)",
+                    );
+                }
+                return Err(err);
+            }
+        }
+        let deadline = Instant::now() + TABLE_ACTIVE_DEADLINE;
+        loop {
+            self.calls.read();
+            let status = self
+                .client
+                .describe_table()
+                .table_name(TABLE)
+                .send()
+                .await
+                .map_err(|e| Error::aws(&resource, "DescribeTable", e))?
+                .table
+                .and_then(|t| t.table_status);
+            if status == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("{resource} to become ACTIVE"),
+                    secs: TABLE_ACTIVE_DEADLINE.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Try once: take the lock if it is free or its lease expired.
+    async fn try_acquire(&self, me: &Holder, progress: &Progress) -> Result<Attempt, Error> {
+        let values = HashMap::from([(":now".to_string(), AttributeValue::N(now_ms().to_string()))]);
+        self.put(
+            me,
+            "attribute_not_exists(#s) OR #e < :now",
+            values,
+            true,
+            progress,
+        )
+        .await
+    }
+
+    /// Extend our lease (condition: the item is still ours).
+    async fn renew(&self, me: &Holder) -> Result<Attempt, Error> {
+        let values = HashMap::from([(":t".to_string(), AttributeValue::S(me.token.clone()))]);
+        self.put(me, "#t = :t", values, false, &Progress::new(true))
+            .await
+    }
+
+    /// Delete the item if it holds `token`. Refused(None): it was already gone.
+    async fn delete(&self, token: &str) -> Result<Attempt, Error> {
+        self.calls.write();
+        let out = self
+            .client
+            .delete_item()
+            .table_name(TABLE)
+            .set_key(Some(self.key()))
+            .condition_expression("#t = :t")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":t", AttributeValue::S(token.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(Attempt::Done(None)),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let current = match e.err() {
+                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c) => {
+                        c.item().and_then(Holder::from_item)
+                    }
+                    _ => None,
+                };
+                Ok(Attempt::Refused(current))
+            }
+            Err(e) if e.code() == Some(NOT_FOUND) => Ok(Attempt::Refused(None)),
+            Err(e) => Err(Error::aws(self.resource(), "DeleteItem", e)),
+        }
+    }
+
+    /// `orderflow unlock`: delete the lock if it is still the one the user saw (`token`).
+    /// `Refused(Some(h))`: someone else holds it now; `Refused(None)`: it was already gone.
+    pub async fn break_lock(&self, token: &str) -> Result<Option<Option<Holder>>, Error> {
+        Ok(match self.delete(token).await? {
+            Attempt::Done(_) => None,
+            Attempt::Refused(h) => Some(h),
+        })
+    }
+}
+
+/// A held stack lock. Use [`StackLock::hold`] to run the work under it (heartbeat, release).
+pub struct StackLock {
+    table: LockTable,
+    me: Holder,
+    lease: Duration,
+    waited: Duration,
+    took_over: Option<Holder>,
+}
+
+/// How [`acquire`] ended when it did not fail.
+pub enum Acquired {
+    Held(Box<StackLock>),
+    Busy(Box<Locked>),
+}
+
+/// Take the stack's lock for `command`, waiting up to `timeout` for another run to finish.
+pub async fn acquire(
+    ctx: &Ctx,
+    command: &str,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<Acquired, Error> {
+    let lease = lease()?;
+    let table = LockTable::new(ctx);
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut announced: Option<String> = None;
+    let mut last_note = started;
+    // Spread waiters' retries so they do not hit the item in lockstep.
+    let jitter = Duration::from_millis(u64::from(std::process::id() % 500));
+    loop {
+        let me = Holder::me(command, lease);
+        let holder = match table.try_acquire(&me, progress).await? {
+            Attempt::Done(previous) => {
+                // The write replaced an item: the lease of a holder that stopped renewing.
+                if let Some(dead) = &previous {
+                    progress.note(format!(
+                        "took over the expired lock on stack {}: its holder stopped renewing it ({})",
+                        table.stack,
+                        dead.describe(now_ms())
+                    ));
+                }
+                return Ok(Acquired::Held(Box::new(StackLock {
+                    table,
+                    me,
+                    lease,
+                    waited: started.elapsed(),
+                    took_over: previous,
+                })));
+            }
+            // Our own write, applied before its response was lost and the SDK retried it.
+            Attempt::Refused(Some(holder)) if holder.token == me.token => {
+                return Ok(Acquired::Held(Box::new(StackLock {
+                    table,
+                    me: holder,
+                    lease,
+                    waited: started.elapsed(),
+                    took_over: None,
+                })));
+            }
+            Attempt::Refused(Some(holder)) => holder,
+            Attempt::Refused(None) => {
+                // Released between the write and now (retry at once), or an item orderflow did
+                // not write: say so rather than wait on it forever.
+                if table.read().await?.is_none() {
+                    continue;
+                }
+                return Err(Error::Other(format!(
+                    "the lock item of stack {} in {TABLE} is not one orderflow wrote; \
+                     delete it (`orderflow unlock`) if nothing else uses it",
+                    table.stack
+                )));
+            }
+        };
+        let now = now_ms();
+        if timeout.is_zero() || Instant::now() >= deadline {
+            let waited = if timeout.is_zero() {
+                "not waiting (--lock-timeout 0)".to_string()
+            } else {
+                format!(
+                    "gave up after waiting {} (--lock-timeout {})",
+                    span(started.elapsed().as_millis() as u64),
+                    timeout.as_secs()
+                )
+            };
+            return Ok(Acquired::Busy(Box::new(Locked {
+                stack: table.stack.clone(),
+                holder,
+                at: now,
+                waited,
+            })));
+        }
+        if announced.as_deref() != Some(holder.token.as_str()) {
+            progress.note(format!(
+                "stack {} is locked by {}; waiting up to {} s for it (--lock-timeout)",
+                table.stack,
+                holder.describe(now),
+                timeout.as_secs()
+            ));
+            announced = Some(holder.token.clone());
+            last_note = Instant::now();
+        } else if last_note.elapsed() >= NOTE_EVERY {
+            progress.note(format!(
+                "still waiting for the lock on stack {} ({} so far; held by {})",
+                table.stack,
+                span(started.elapsed().as_millis() as u64),
+                holder.describe(now)
+            ));
+            last_note = Instant::now();
+        }
+        // Try again at the next poll, or just after the holder's lease runs out if sooner, never
+        // past the deadline (then once more, to report the holder as of then).
+        let until_expiry = Duration::from_millis(holder.expires_at.saturating_sub(now) + 100);
+        let nap = (POLL + jitter)
+            .min(until_expiry)
+            .min(deadline.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(nap).await;
+    }
+}
+
+impl StackLock {
+    pub fn holder(&self) -> &Holder {
+        &self.me
+    }
+
+    /// Run `work` while holding the lock: renew the lease in the background, stop the work if
+    /// the lock is lost, release it on Ctrl-C/SIGTERM (then exit 130), and release it when
+    /// the work ends, successfully or not.
+    pub async fn hold<T>(
+        self,
+        work: impl Future<Output = Result<T, Error>>,
+        progress: &Progress,
+    ) -> (Result<T, Error>, LockReport) {
+        let current = Arc::new(Mutex::new(self.me.clone()));
+        let renewals = Arc::new(AtomicUsize::new(0));
+        let (lost_tx, mut lost_rx) = tokio::sync::watch::channel::<Option<String>>(None);
+        let heartbeat = tokio::spawn(heartbeat(
+            self.table.clone(),
+            current.clone(),
+            self.lease,
+            renewals.clone(),
+            lost_tx,
+        ));
+        let signals = tokio::spawn(release_on_signal(self.table.clone(), self.me.clone()));
+
+        let result = tokio::select! {
+            r = work => r,
+            why = lost_rx.wait_for(Option::is_some) => {
+                let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
+                Err(Error::Other(format!(
+                    "stopped: lost the lock on stack {} while working ({why}); another run may \
+                     now be changing it. Run `orderflow plan` once it is done to see the state",
+                    self.table.stack
+                )))
+            }
+        };
+        heartbeat.abort();
+        signals.abort();
+        let _ = heartbeat.await;
+
+        let me = current.lock().expect("lock state poisoned").clone();
+        let released = match self.table.delete(&me.token).await {
+            Ok(Attempt::Done(_)) => true,
+            Ok(Attempt::Refused(Some(other))) => {
+                progress.note(format!(
+                    "not releasing the lock on stack {}: it is now held by {}",
+                    self.table.stack,
+                    other.describe(now_ms())
+                ));
+                false
+            }
+            Ok(Attempt::Refused(None)) => {
+                progress.note(format!(
+                    "the lock on stack {} was already gone when releasing it (broken with `orderflow unlock`?)",
+                    self.table.stack
+                ));
+                false
+            }
+            Err(e) => {
+                // Not fatal to the work's result: the lease ends by itself.
+                eprintln!(
+                    "warning: could not release the lock on stack {}: {e}; it expires at {} \
+                     (or run `orderflow unlock`)",
+                    self.table.stack,
+                    utc(me.expires_at)
+                );
+                false
+            }
+        };
+        let report = LockReport {
+            table: TABLE.to_string(),
+            holder: me,
+            waited_seconds: self.waited.as_secs_f64(),
+            took_over: self.took_over,
+            renewals: renewals.load(Ordering::Relaxed),
+            released,
+            released_at: released.then(now_ms),
+            api_calls: self.table.calls.reads.load(Ordering::Relaxed)
+                + self.table.calls.writes.load(Ordering::Relaxed),
+            writes: self.table.calls.writes.load(Ordering::Relaxed),
+        };
+        (result, report)
+    }
+}
+
+/// Renew every third of the lease. A refused renewal (lock broken or taken over) or a lease
+/// that ran out while renewals failed reports the loss; transient errors are retried at the
+/// next beat, while the lease still has two thirds of its time to go.
+async fn heartbeat(
+    table: LockTable,
+    current: Arc<Mutex<Holder>>,
+    lease: Duration,
+    renewals: Arc<AtomicUsize>,
+    lost: tokio::sync::watch::Sender<Option<String>>,
+) {
+    let every = lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let mut next = current.lock().expect("lock state poisoned").clone();
+        let now = now_ms();
+        next.expires_at = now + lease.as_millis() as u64;
+        match table.renew(&next).await {
+            Ok(Attempt::Done(_)) => {
+                renewals.fetch_add(1, Ordering::Relaxed);
+                *current.lock().expect("lock state poisoned") = next;
+            }
+            Ok(Attempt::Refused(other)) => {
+                let why = match other {
+                    Some(h) => format!("it is now held by {}", h.describe(now_ms())),
+                    None => "it was broken with `orderflow unlock`".to_string(),
+                };
+                let _ = lost.send(Some(why));
+                return;
+            }
+            Err(e) => {
+                let expires = current.lock().expect("lock state poisoned").expires_at;
+                if now_ms() >= expires {
+                    let _ = lost.send(Some(format!(
+                        "its lease expired at {} while renewals failed: {e}",
+                        utc(expires)
+                    )));
+                    return;
+                }
+                eprintln!("warning: renewing the lock failed (retrying): {e}");
+            }
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM (CI cancelling a job): release the lock, then exit 130. A separate task,
+/// so it works even while the command waits at the confirmation prompt.
+async fn release_on_signal(table: LockTable, me: Holder) {
+    let name = wait_for_signal().await;
+    eprintln!(
+        "interrupted ({name}): releasing the lock on stack {} and stopping; work in flight is \
+         abandoned — run the command again to finish",
+        table.stack
+    );
+    match tokio::time::timeout(RELEASE_ON_SIGNAL_DEADLINE, table.delete(&me.token)).await {
+        Ok(Ok(_)) => {}
+        _ => eprintln!(
+            "could not release the lock; it expires at {} (or run `orderflow unlock`)",
+            utc(me.expires_at)
+        ),
+    }
+    std::process::exit(i32::from(EXIT_INTERRUPTED));
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "Ctrl-C"
+}
+
+impl fmt::Display for LockReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lock {}[{}] held since {}",
+            self.table,
+            self.holder.holder,
+            utc(self.holder.acquired_at)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(acquired_at: u64, expires_at: u64) -> Holder {
+        Holder {
+            holder: "alice@build-7".into(),
+            pid: 4242,
+            command: "orderflow up".into(),
+            job: None,
+            token: "00ff".into(),
+            acquired_at,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn item_round_trips() {
+        let mut h = holder(1_700_000_000_000, 1_700_000_060_000);
+        h.job = Some("ci job 7".into());
+        let item = h.item("shop");
+        assert_eq!(item["stack"], AttributeValue::S("shop".into()));
+        assert_eq!(Holder::from_item(&item), Some(h));
+    }
+
+    #[test]
+    fn a_foreign_item_is_not_a_holder() {
+        let item = HashMap::from([("stack".to_string(), AttributeValue::S("shop".into()))]);
+        assert_eq!(Holder::from_item(&item), None);
+    }
+
+    #[test]
+    fn describe_names_holder_since_and_expiry() {
+        let h = holder(1_700_000_000_000, 1_700_000_060_000);
+        let live = h.describe(1_700_000_045_000);
+        assert_eq!(
+            live,
+            "alice@build-7 (pid 4242, `orderflow up`) since 2023-11-14T22:13:20.000Z (45 s ago); \
+             lease expires 2023-11-14T22:14:20.000Z (in 15 s) unless renewed"
+        );
+        let dead = h.describe(1_700_000_200_000);
+        assert!(
+            dead.ends_with("lease expired 2023-11-14T22:14:20.000Z (2 min 20 s ago)"),
+            "{dead}"
+        );
+        assert!(!h.expired(1_700_000_059_999));
+        assert!(h.expired(1_700_000_060_000));
+    }
+
+    #[test]
+    fn tokens_differ_and_are_128_bit_hex() {
+        let (a, b) = (token(), token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

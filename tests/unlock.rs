@@ -1,0 +1,280 @@
+//! The stack lock and `orderflow unlock`: two concurrent `up`s run one after the other (the
+//! second names the first as the holder while it waits); `--lock-timeout 0` fails at once while
+//! the stack is locked; a lock left by a killed run is broken by `unlock --yes` (refused without
+//! it) or taken over once its lease expires; a run whose lock is broken stops.
+
+mod common;
+#[path = "common/stack.rs"]
+mod stack;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{functions_dir, TestEmulator, REGION};
+use serde_json::Value;
+use stack::{stderr, stdout, Stack};
+
+const LOCK_TABLE: &str = "orderflow.locks";
+
+/// The stack's lock item, if any (consistent read; no table yet = no lock).
+async fn lock_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    stack: &str,
+) -> Option<HashMap<String, AttributeValue>> {
+    match ddb
+        .get_item()
+        .table_name(LOCK_TABLE)
+        .key("stack", AttributeValue::S(stack.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+    {
+        Ok(out) => out.item,
+        Err(e) => {
+            let code = aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e);
+            assert_eq!(code, Some("ResourceNotFoundException"), "{e:?}");
+            None
+        }
+    }
+}
+
+fn pid_of(item: &HashMap<String, AttributeValue>) -> u32 {
+    item["pid"].as_n().unwrap().parse().unwrap()
+}
+
+/// Start `orderflow up --yes` for the stack in the background (as `common::orderflow` runs
+/// it: test credentials, no inherited AWS settings), with extra environment variables.
+fn spawn_up(stack: &Stack, env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderflow"));
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_str()
+            .is_some_and(|k| k.starts_with("AWS_") || k.starts_with("ORDERFLOW_"))
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.arg("--endpoint-url")
+        .arg(&stack.endpoint)
+        .args(["up", "--yes", "--prebuilt"])
+        .arg(functions_dir())
+        .current_dir(stack.dir())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env("AWS_CONFIG_FILE", stack.dir().join(".no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            stack.dir().join(".no-aws-credentials"),
+        )
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("spawn orderflow up")
+}
+
+/// Wait (deadline 60 s) until `child` holds the stack's lock; returns its lock item.
+async fn wait_for_lock_of(
+    ddb: &aws_sdk_dynamodb::Client,
+    stack: &str,
+    child: &mut Child,
+) -> HashMap<String, AttributeValue> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(item) = lock_item(ddb, stack).await {
+            assert_eq!(pid_of(&item), child.id(), "{item:?}");
+            return item;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = stderr_of(child);
+            panic!("up ended ({status}) before its lock was seen:\n{out}");
+        }
+        assert!(Instant::now() < deadline, "up never took the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What an ended child wrote on stderr.
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut s, &mut text).ok();
+    }
+    text
+}
+
+/// `up` killed with SIGKILL while it holds the lock: nothing releases it. Returns its pid.
+async fn kill_while_holding(
+    ddb: &aws_sdk_dynamodb::Client,
+    stack: &Stack,
+    env: &[(&str, &str)],
+) -> u32 {
+    let mut child = spawn_up(stack, env);
+    wait_for_lock_of(ddb, &stack.name, &mut child).await;
+    let pid = child.id();
+    child.kill().expect("SIGKILL the holder");
+    child.wait().unwrap();
+    let item = lock_item(ddb, &stack.name).await;
+    assert!(item.is_some(), "a killed holder cannot release its lock");
+    pid
+}
+
+#[tokio::test]
+async fn two_concurrent_ups_run_one_after_the_other() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "lock-two", &[]);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| stack.run(&["up", "--yes", "--output", "json"]));
+        let b = s.spawn(|| stack.run(&["up", "--yes", "--output", "json"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
+    }
+    let json = |o: &std::process::Output| -> Value { serde_json::from_slice(&o.stdout).unwrap() };
+    let waited = |o: &std::process::Output| stderr(o).contains("is locked by");
+    assert!(
+        waited(&a) != waited(&b),
+        "exactly one up must have waited for the other:\n--- a ---\n{}\n--- b ---\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    let (first, second) = if waited(&b) { (&a, &b) } else { (&b, &a) };
+    let (first_json, second_json) = (json(first), json(second));
+
+    // The waiting run named the holder: user@host, pid, command.
+    let holder = &first_json["lock"];
+    let msg = stderr(second);
+    let named = format!(
+        "is locked by {} (pid {}, `orderflow up`) since {}",
+        holder["holder"].as_str().unwrap(),
+        holder["pid"],
+        holder["acquired_at"].as_str().unwrap()
+    );
+    assert!(msg.contains(&named), "expected `{named}` in:\n{msg}");
+    assert!(msg.contains("waiting up to 600 s"), "{msg}");
+
+    // One after the other: the second took the lock after the first released it, and planned
+    // against the finished stack, so it had nothing left to create.
+    assert_eq!(holder["released"], true, "{first_json}");
+    let released = holder["released_at"].as_str().unwrap();
+    let acquired = second_json["lock"]["acquired_at"].as_str().unwrap();
+    assert!(
+        acquired >= released,
+        "second acquired {acquired} before the first released {released}"
+    );
+    assert!(second_json["lock"]["waited_seconds"].as_f64().unwrap() > 0.0);
+    assert!(
+        first_json["plan"]["create"].as_u64().unwrap() > 0,
+        "{first_json}"
+    );
+    assert_eq!(second_json["plan"]["create"], 0, "{second_json}");
+    assert_eq!(
+        second_json["applied"].as_array().unwrap().len(),
+        0,
+        "{second_json}"
+    );
+
+    // Released: no lock left. A no-op up makes exactly two lock calls and no stack write.
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
+    assert!(lock_item(&ddb, &stack.name).await.is_none());
+    let third = stack.up();
+    assert_eq!(third["lock"]["api_calls"], 2, "{third}");
+    assert_eq!(third["api_calls"]["writes"], 0, "{third}");
+    let ops = &third["api_calls"]["by_operation"];
+    assert_eq!(ops["DynamoDB.PutItem"], 1, "{third}");
+    assert_eq!(ops["DynamoDB.DeleteItem"], 1, "{third}");
+    assert!(ops.get("DynamoDB.CreateTable").is_none(), "{third}");
+}
+
+#[tokio::test]
+async fn a_killed_holders_lock_blocks_until_unlock_yes_breaks_it() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "lock-kill", &[]);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
+    let pid = kill_while_holding(&ddb, &stack, &[]).await;
+
+    // Held: `--lock-timeout 0` fails at once with exit 5, naming the holder; so does down.
+    for cmd in [
+        &["up", "--yes", "--lock-timeout", "0"][..],
+        &["down", "--yes", "--lock-timeout", "0"],
+    ] {
+        let out = stack.run(cmd);
+        assert_eq!(out.status.code(), Some(5), "{cmd:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("stack {} is locked by", stack.name)),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("(pid {pid}, `orderflow up`) since ")),
+            "{err}"
+        );
+        assert!(err.contains("lease expires"), "{err}");
+        assert!(err.contains("not waiting (--lock-timeout 0)"), "{err}");
+        assert!(err.contains("orderflow unlock"), "{err}");
+    }
+
+    // unlock without a terminal needs --yes, and leaves the lock alone.
+    let out = stack.run(&["unlock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("pass --yes"), "{err}");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(lock_item(&ddb, &stack.name).await.is_some());
+
+    let broken = stack.json(&["unlock", "--yes", "--output", "json"]);
+    assert_eq!(broken["status"], "unlocked", "{broken}");
+    assert_eq!(broken["holder"]["pid"], pid, "{broken}");
+    assert_eq!(broken["holder"]["command"], "orderflow up", "{broken}");
+    assert!(lock_item(&ddb, &stack.name).await.is_none());
+    let again = stack.json(&["unlock", "--yes", "--output", "json"]);
+    assert_eq!(again["status"], "not_locked", "{again}");
+
+    // Free again: up proceeds without waiting and finishes what the killed run started.
+    let out = stack.run(&["up", "--yes", "--output", "json", "--lock-timeout", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(result["lock"].get("took_over").is_none(), "{result}");
+    let plan = stack.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+}
+
+#[tokio::test]
+async fn a_killed_holders_lock_expires_after_its_lease() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "lock-lease", &[]);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
+    let pid = kill_while_holding(&ddb, &stack, &[("ORDERFLOW_LOCK_LEASE", "3")]).await;
+
+    // No unlock: the next up gets the lock once the dead holder's lease has run out.
+    let out = stack.run(&["up", "--yes", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["lock"]["took_over"]["pid"], pid, "{result}");
+    let err = stderr(&out);
+    assert!(err.contains("took over the expired lock"), "{err}");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(lock_item(&ddb, &stack.name).await.is_none());
+}
+
+#[tokio::test]
+async fn a_run_whose_lock_is_broken_stops() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "lock-lost", &[]);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
+    // A short lease renews every second, so the holder notices quickly.
+    let mut child = spawn_up(&stack, &[("ORDERFLOW_LOCK_LEASE", "3")]);
+    wait_for_lock_of(&ddb, &stack.name, &mut child).await;
+    let broken = stack.json(&["unlock", "--yes", "--output", "json"]);
+    assert_eq!(broken["status"], "unlocked", "{broken}");
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("lost the lock"), "{err}");
+    assert!(err.contains("broken with `orderflow unlock`"), "{err}");
+}
