@@ -39,8 +39,6 @@ pub const TABLE: &str = "orderflow.locks";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
 /// Exit code of `up`/`down` when another run holds the stack's lock past `--lock-timeout`.
 pub const EXIT_LOCKED: u8 = 5;
-/// Exit code after Ctrl-C / SIGTERM (128 + SIGINT, the shell convention).
-pub const EXIT_INTERRUPTED: u8 = 130;
 /// How long a holder that stopped renewing blocks others (`ORDERFLOW_LOCK_LEASE` seconds).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// Waiting: how often the lock is tried again, and how often "still waiting" is printed.
@@ -205,8 +203,35 @@ fn user() -> String {
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(login_name)
         // SAFETY: getuid has no preconditions and cannot fail.
         .unwrap_or_else(|| format!("uid{}", unsafe { libc::getuid() }))
+}
+
+/// The account name of our uid (containers and CI often leave $USER unset).
+fn login_name() -> Option<String> {
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; on success `pw_name` points into `buf`.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so `pw_name` is a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    name.to_str()
+        .ok()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
 }
 
 fn host() -> String {
@@ -366,6 +391,7 @@ impl LockTable {
         &self,
         item: &Holder,
         condition: &str,
+        names: HashMap<String, String>,
         values: HashMap<String, AttributeValue>,
         create_table: bool,
         progress: &Progress,
@@ -378,11 +404,7 @@ impl LockTable {
                 .table_name(TABLE)
                 .set_item(Some(item.item(&self.stack)))
                 .condition_expression(condition)
-                .set_expression_attribute_names(Some(HashMap::from([
-                    ("#s".to_string(), "stack".to_string()),
-                    ("#t".to_string(), "token".to_string()),
-                    ("#e".to_string(), "expires_at".to_string()),
-                ])))
+                .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .return_values(ReturnValue::AllOld)
                 .return_values_on_condition_check_failure(
@@ -493,9 +515,14 @@ impl LockTable {
     /// Try once: take the lock if it is free or its lease expired.
     async fn try_acquire(&self, me: &Holder, progress: &Progress) -> Result<Attempt, Error> {
         let values = HashMap::from([(":now".to_string(), AttributeValue::N(now_ms().to_string()))]);
+        let names = HashMap::from([
+            ("#s".to_string(), "stack".to_string()),
+            ("#e".to_string(), "expires_at".to_string()),
+        ]);
         self.put(
             me,
             "attribute_not_exists(#s) OR #e < :now",
+            names,
             values,
             true,
             progress,
@@ -506,7 +533,8 @@ impl LockTable {
     /// Extend our lease (condition: the item is still ours).
     async fn renew(&self, me: &Holder) -> Result<Attempt, Error> {
         let values = HashMap::from([(":t".to_string(), AttributeValue::S(me.token.clone()))]);
-        self.put(me, "#t = :t", values, false, &Progress::new(true))
+        let names = HashMap::from([("#t".to_string(), "token".to_string())]);
+        self.put(me, "#t = :t", names, values, false, &Progress::new(true))
             .await
     }
 
@@ -799,10 +827,11 @@ async fn heartbeat(
     }
 }
 
-/// Ctrl-C or SIGTERM (CI cancelling a job): release the lock, then exit 130. A separate task,
-/// so it works even while the command waits at the confirmation prompt.
+/// Ctrl-C or SIGTERM (CI cancelling a job): release the lock, then exit 130 or 143 (128 +
+/// the signal, the shell convention). A separate task, so it works even while the command
+/// waits at the confirmation prompt.
 async fn release_on_signal(table: LockTable, me: Holder) {
-    let name = wait_for_signal().await;
+    let (name, code) = wait_for_signal().await;
     eprintln!(
         "interrupted ({name}): releasing the lock on stack {} and stopping; work in flight is \
          abandoned — run the command again to finish",
@@ -815,22 +844,22 @@ async fn release_on_signal(table: LockTable, me: Holder) {
             utc(me.expires_at)
         ),
     }
-    std::process::exit(i32::from(EXIT_INTERRUPTED));
+    std::process::exit(code);
 }
 
-async fn wait_for_signal() -> &'static str {
+async fn wait_for_signal() -> (&'static str, i32) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             return tokio::select! {
-                _ = tokio::signal::ctrl_c() => "Ctrl-C",
-                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => ("SIGINT", 130),
+                _ = term.recv() => ("SIGTERM", 143),
             };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-    "Ctrl-C"
+    ("SIGINT", 130)
 }
 
 impl fmt::Display for LockReport {

@@ -28,6 +28,17 @@ pub async fn run(g: &Global, args: PlanArgs) -> Result<ExitCode, Error> {
     )?;
     let mut ctx = connect(g, spec).await;
     ctx.artifacts = artifacts;
+    // plan never waits for the stack lock (it writes nothing) but says when a run holds it.
+    // Best effort: a read-only role without access to the lock table still gets its plan.
+    if let Ok(Some(holder)) = crate::lock::LockTable::new(&ctx).read().await {
+        if !g.quiet {
+            eprintln!(
+                "note: stack {} is locked by {}; while that run changes the stack, this plan may be outdated",
+                ctx.spec.stack,
+                holder.describe(crate::lock::now_ms())
+            );
+        }
+    }
     let p = plan(&ctx, &graph, args.delete_data).await?;
     emit(args.output, &p)?;
     Ok(exit_code(args.detailed_exitcode, p.has_changes()))
