@@ -161,6 +161,7 @@ pub async fn order_through(rig: &Rig, stack: &Stack, via: &str, order_id: &str) 
 /// Nothing duplicated: exactly what the default pipeline declares, read from the emulator.
 pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
     let cfg = config(rig.emu.endpoint(), true).await;
+    let faults = rig.proxy.summary();
     let apigw = aws_sdk_apigatewayv2::Client::new(&cfg);
     let lambda = aws_sdk_lambda::Client::new(&cfg);
     let events = aws_sdk_eventbridge::Client::new(&cfg);
@@ -181,21 +182,21 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
     assert_eq!(
         apis.len(),
         1,
-        "APIs named {}: {apis:?}",
+        "APIs named {}: {apis:?}\n{faults}",
         stack.physical("orders")
     );
     let api_id = apis[0].api_id().unwrap();
     let routes = apigw.get_routes().api_id(api_id).send().await.unwrap();
-    assert_eq!(routes.items().len(), 2, "{routes:?}");
+    assert_eq!(routes.items().len(), 2, "{routes:?}\n{faults}");
     let integrations = apigw
         .get_integrations()
         .api_id(api_id)
         .send()
         .await
         .unwrap();
-    assert_eq!(integrations.items().len(), 2, "{integrations:?}");
+    assert_eq!(integrations.items().len(), 2, "{integrations:?}\n{faults}");
     let stages = apigw.get_stages().api_id(api_id).send().await.unwrap();
-    assert_eq!(stages.items().len(), 1, "{stages:?}");
+    assert_eq!(stages.items().len(), 1, "{stages:?}\n{faults}");
 
     let mappings = lambda
         .list_event_source_mappings()
@@ -206,7 +207,7 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
     assert_eq!(
         mappings.event_source_mappings().len(),
         1,
-        "{:?}",
+        "{:?}\n{faults}",
         mappings.event_source_mappings()
     );
     for f in [
@@ -228,7 +229,11 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
             .iter()
             .filter_map(|s| s["Sid"].as_str())
             .collect();
-        assert_eq!(sids.len(), 1, "{f}'s permission statements: {sids:?}");
+        assert_eq!(
+            sids.len(),
+            1,
+            "{f}'s permission statements: {sids:?}\n{faults}"
+        );
     }
     for rule in ["order-placed", "order-finished"] {
         let targets = events
@@ -238,7 +243,7 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
             .send()
             .await
             .unwrap();
-        assert_eq!(targets.targets().len(), 1, "{rule}: {targets:?}");
+        assert_eq!(targets.targets().len(), 1, "{rule}: {targets:?}\n{faults}");
     }
     let topic_arn = sns
         .list_topics()
@@ -251,21 +256,21 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .filter(|a| a.ends_with(&format!(":{}", stack.physical("order-notifications"))))
         .map(str::to_string)
         .collect::<Vec<_>>();
-    assert_eq!(topic_arn.len(), 1, "{topic_arn:?}");
+    assert_eq!(topic_arn.len(), 1, "{topic_arn:?}\n{faults}");
     let subs = sns
         .list_subscriptions_by_topic()
         .topic_arn(&topic_arn[0])
         .send()
         .await
         .unwrap();
-    assert!(subs.subscriptions().is_empty(), "{subs:?}");
+    assert!(subs.subscriptions().is_empty(), "{subs:?}\n{faults}");
     let queues = sqs
         .list_queues()
         .queue_name_prefix(format!("{}-", stack.name))
         .send()
         .await
         .unwrap();
-    assert_eq!(queues.queue_urls().len(), 4, "{queues:?}");
+    assert_eq!(queues.queue_urls().len(), 4, "{queues:?}\n{faults}");
     let functions: Vec<_> = lambda
         .list_functions()
         .send()
@@ -277,7 +282,7 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .filter(|n| n.starts_with(&format!("{}-", stack.name)))
         .map(str::to_string)
         .collect();
-    assert_eq!(functions.len(), 5, "{functions:?}");
+    assert_eq!(functions.len(), 5, "{functions:?}\n{faults}");
     let roles: Vec<_> = iam
         .list_roles()
         .send()
@@ -288,7 +293,7 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .map(|r| r.role_name().to_string())
         .filter(|n| n.starts_with(&format!("{}-", stack.name)))
         .collect();
-    assert_eq!(roles.len(), 5, "{roles:?}");
+    assert_eq!(roles.len(), 5, "{roles:?}\n{faults}");
 }
 
 /// After `down`: nothing of the stack left but its table (data is kept without --delete-data).
