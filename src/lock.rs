@@ -14,7 +14,6 @@
 //! (two thirds of it is the margin), which NTP gives by a wide margin.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,11 +110,6 @@ fn span(ms: u64) -> String {
 impl Holder {
     /// Whose lock, since when, and when its lease runs out — as of `now` (Unix ms).
     pub fn describe(&self, now: u64) -> String {
-        let job = self
-            .job
-            .as_deref()
-            .map(|j| format!(", {j}"))
-            .unwrap_or_default();
         let expiry = if self.expires_at > now {
             format!(
                 "lease expires {} (in {}) unless renewed",
@@ -130,12 +124,23 @@ impl Holder {
             )
         };
         format!(
-            "{} (pid {}, `{}`{job}) since {} ({} ago); {expiry}",
-            self.holder,
-            self.pid,
-            self.command,
+            "{} since {} ({} ago); {expiry}",
+            self.who(),
             utc(self.acquired_at),
             span(now.saturating_sub(self.acquired_at)),
+        )
+    }
+
+    /// `user@host (pid N, `orderflow up`[, job])`
+    pub fn who(&self) -> String {
+        let job = self
+            .job
+            .as_deref()
+            .map(|j| format!(", {j}"))
+            .unwrap_or_default();
+        format!(
+            "{} (pid {}, `{}`{job})",
+            self.holder, self.pid, self.command
         )
     }
 
@@ -368,8 +373,13 @@ impl LockTable {
         format!("lock {TABLE}[{}]", self.stack)
     }
 
-    /// The current lock item, read consistently. `None`: not locked (or no table yet).
+    /// The current lock item, read consistently. `None`: not locked (or no table yet); an item
+    /// orderflow did not write counts as not locked here (see [`acquire`] for the difference).
     pub async fn read(&self) -> Result<Option<Holder>, Error> {
+        Ok(self.read_item().await?.as_ref().and_then(Holder::from_item))
+    }
+
+    async fn read_item(&self) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
         self.calls.read();
         match self
             .client
@@ -380,7 +390,7 @@ impl LockTable {
             .send()
             .await
         {
-            Ok(out) => Ok(out.item().and_then(Holder::from_item)),
+            Ok(out) => Ok(out.item),
             Err(e) if e.code() == Some(NOT_FOUND) => Ok(None),
             Err(e) => Err(Error::aws(self.resource(), "GetItem", e)),
         }
@@ -639,18 +649,21 @@ pub async fn acquire(
                 })));
             }
             Attempt::Refused(Some(holder)) => holder,
-            Attempt::Refused(None) => {
-                // Released between the write and now (retry at once), or an item orderflow did
-                // not write: say so rather than wait on it forever.
-                if table.read().await?.is_none() {
-                    continue;
-                }
-                return Err(Error::Other(format!(
-                    "the lock item of stack {} in {TABLE} is not one orderflow wrote; \
-                     delete it (`orderflow unlock`) if nothing else uses it",
-                    table.stack
-                )));
-            }
+            // The refusal did not say by whom: released since (retry at once), or an item
+            // orderflow did not write (say so rather than wait on it forever).
+            Attempt::Refused(None) => match table.read_item().await? {
+                None => continue,
+                Some(item) => match Holder::from_item(&item) {
+                    Some(holder) => holder,
+                    None => {
+                        return Err(Error::Other(format!(
+                            "the item of stack {} in the lock table {TABLE} is not a lock \
+                             orderflow wrote; delete that item if nothing else uses it",
+                            table.stack
+                        )))
+                    }
+                },
+            },
         };
         let now = now_ms();
         if timeout.is_zero() || Instant::now() >= deadline {
@@ -860,18 +873,6 @@ async fn wait_for_signal() -> (&'static str, i32) {
     }
     let _ = tokio::signal::ctrl_c().await;
     ("SIGINT", 130)
-}
-
-impl fmt::Display for LockReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "lock {}[{}] held since {}",
-            self.table,
-            self.holder.holder,
-            utc(self.holder.acquired_at)
-        )
-    }
 }
 
 #[cfg(test)]

@@ -148,10 +148,17 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Error> {
     eprint!("{question} Type 'yes' to continue: ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::io("reading confirmation", e))?;
+    let mut read = || std::io::stdin().lock().read_line(&mut answer);
+    // The wait for a human must not stall other tasks on this worker (the stack lock's
+    // heartbeat renews the lease meanwhile).
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let read = if multi_thread {
+        tokio::task::block_in_place(read)
+    } else {
+        read()
+    };
+    read.map_err(|e| Error::io("reading confirmation", e))?;
     if answer.trim() == "yes" {
         Ok(())
     } else {

@@ -27,9 +27,10 @@ impl fmt::Display for UnlockResult {
         match &self.holder {
             Some(h) => writeln!(
                 f,
-                "Unlocked stack {}: broke the lock of {}.",
+                "Unlocked stack {}: broke the lock {} took at {}.",
                 self.stack,
-                h.describe(now_ms())
+                h.who(),
+                crate::lock::utc(h.acquired_at)
             ),
             None => writeln!(f, "Stack {} is not locked.", self.stack),
         }
