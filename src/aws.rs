@@ -95,6 +95,8 @@ pub struct Clients {
     pub calls: CallLog,
     /// Partition and account of the caller, once learnt (`Ctx::partition_and_account`).
     pub caller: Arc<Mutex<Option<(String, String)>>>,
+    /// Reads shared while a plan is made (`plan` turns it on and off).
+    pub reads: Arc<crate::resources::reads::Reads>,
     /// The region the clients talk to.
     pub region: String,
     /// True when an explicit endpoint (e.g. the local emulator) is used.
@@ -190,6 +192,7 @@ impl Clients {
                 .unwrap_or_else(|| "us-east-1".into()),
             custom_endpoint: config.endpoint_url().is_some(),
             caller: Arc::default(),
+            reads: Arc::default(),
             calls,
         }
     }

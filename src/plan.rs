@@ -112,6 +112,9 @@ pub fn physical_name(ctx: &Ctx, id: &ResourceId) -> String {
 
 /// Read actual state and compare it with the spec. Makes read calls only.
 pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, Error> {
+    // Kinds share reads (a function's policy, the function list...) while planning; off again
+    // when this returns, so apply always reads AWS afresh.
+    let _shared = ctx.aws.reads.planning();
     let reads: Vec<(ResourceId, Option<Live>)> = stream::iter(graph.order.iter().cloned())
         .map(|id| async move {
             let live = id.kind.provider().read(ctx, &id.name).await?;

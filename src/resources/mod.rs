@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::spec::model::{Ref, Spec, Template, TemplatePart};
 
 pub mod policy;
+pub mod reads;
 pub mod tags;
 
 pub use crate::kinds::Kind;

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::provider::{is_not_found, is_update_in_progress, owned_functions, NOT_FOUND};
+use super::provider::{is_not_found, is_update_in_progress, owned_functions};
+use super::shared::function_policy;
 use crate::error::Error;
 use crate::resources::{
-    absent_as_none, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
+    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
     Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
@@ -136,21 +137,16 @@ fn statements(policy: &str) -> Vec<Value> {
 }
 
 /// A function's policy statements; empty when the function or its policy does not exist.
+/// Shared while planning by every permission kind's read and discovery.
 pub(crate) async fn policy_statements(
     ctx: &Ctx,
     id: &ResourceId,
     function_physical: &str,
 ) -> Result<Vec<Value>, Error> {
-    let got = ctx
-        .aws
-        .lambda
-        .get_policy()
-        .function_name(function_physical)
-        .send()
-        .await
-        .map_err(|e| Error::aws(id, "GetPolicy", e));
-    Ok(absent_as_none(got, NOT_FOUND)?
-        .and_then(|out| out.policy().map(statements))
+    Ok(function_policy(ctx, id, function_physical)
+        .await?
+        .as_deref()
+        .map(statements)
         .unwrap_or_default())
 }
 

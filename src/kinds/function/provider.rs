@@ -79,56 +79,7 @@ fn is_role_not_ready(e: &Error) -> bool {
             || msg.contains("does not have permissions"))
 }
 
-/// A function of this stack found by `discover`.
-#[derive(Debug, Clone)]
-pub(crate) struct OwnedFunction {
-    pub logical: String,
-    pub physical: String,
-    pub arn: String,
-}
-
-/// Functions named with this stack's prefix that carry its ownership tag.
-pub(crate) async fn owned_functions(ctx: &Ctx) -> Result<Vec<OwnedFunction>, Error> {
-    let mut candidates = Vec::new();
-    let mut pages = ctx.aws.lambda.list_functions().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws("functions", "ListFunctions", e))?;
-        for f in page.functions() {
-            let (Some(physical), Some(arn)) = (f.function_name(), f.function_arn()) else {
-                continue;
-            };
-            if let Some(logical) = ctx.logical_name(physical) {
-                candidates.push(OwnedFunction {
-                    logical: logical.to_string(),
-                    physical: physical.to_string(),
-                    arn: unqualified(arn).to_string(),
-                });
-            }
-        }
-    }
-    let mut owned = Vec::new();
-    for f in candidates {
-        match ctx.aws.lambda.list_tags().resource(&f.arn).send().await {
-            Ok(out) => {
-                if ctx.is_owned(out.tags().into_iter().flatten()) {
-                    owned.push(f);
-                }
-            }
-            Err(e) => {
-                let e = Error::aws(rid(&f.logical), "ListTags", e);
-                if !is_not_found(&e) {
-                    return Err(e);
-                }
-            }
-        }
-    }
-    Ok(owned)
-}
-
-/// `arn:…:function:name:$LATEST` → `arn:…:function:name`.
-fn unqualified(arn: &str) -> &str {
-    arn.strip_suffix(":$LATEST").unwrap_or(arn)
-}
+pub(crate) use super::shared::{owned_functions, unqualified};
 
 fn outputs(physical: &str, arn: &str) -> Outputs {
     BTreeMap::from([
@@ -417,15 +368,9 @@ impl Provider for FunctionProvider {
     async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
         let id = rid(name);
         let physical = ctx.physical_name(name);
-        let got = ctx
-            .aws
-            .lambda
-            .get_function()
-            .function_name(&physical)
-            .send()
-            .await
-            .map_err(|e| Error::aws(&id, "GetFunction", e));
-        let Some(out) = absent_as_none(got, NOT_FOUND)? else {
+        // Shared with discovery, which takes ownership from these tags.
+        let got = super::shared::get_function(ctx, &id, &physical).await?;
+        let Some(out) = got.as_ref() else {
             return Ok(None);
         };
         let Some(c) = out.configuration() else {

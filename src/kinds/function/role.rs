@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{Role, Tag};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -94,25 +94,29 @@ impl RoleProvider {
         .await
     }
 
-    async fn role_tags(ctx: &Ctx, physical: &str) -> Result<Vec<(String, String)>, Error> {
-        let mut tags = Vec::new();
-        let mut pages = ctx
-            .aws
-            .iam
-            .list_role_tags()
-            .role_name(physical)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| Error::aws(format!("role {physical}"), "ListRoleTags", e))?;
-            tags.extend(
-                page.tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string())),
-            );
-        }
-        Ok(tags)
+    /// GetRole (with the role's tags); `None` when it does not exist. Shared while planning by
+    /// the role's read and discovery.
+    async fn get_role(
+        ctx: &Ctx,
+        id: &ResourceId,
+        physical: &str,
+    ) -> Result<std::sync::Arc<Option<Role>>, Error> {
+        ctx.aws
+            .reads
+            .get("IAM.GetRole", physical, || async {
+                match ctx.aws.iam.get_role().role_name(physical).send().await {
+                    Ok(out) => Ok(out.role),
+                    Err(e) => {
+                        let e = Error::aws(id, "GetRole", e);
+                        if is_no_such_entity(&e) {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .await
     }
 }
 
@@ -154,19 +158,9 @@ impl Provider for RoleProvider {
 
     async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
         let physical = ctx.physical_name(name);
-        let role = match ctx.aws.iam.get_role().role_name(&physical).send().await {
-            Ok(out) => match out.role {
-                Some(r) => r,
-                None => return Ok(None),
-            },
-            Err(e) => {
-                let e = Error::aws(rid(name), "GetRole", e);
-                return if is_no_such_entity(&e) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+        let got = Self::get_role(ctx, &rid(name), &physical).await?;
+        let Some(role) = got.as_ref() else {
+            return Ok(None);
         };
         let tags: Vec<(String, String)> = role
             .tags()
@@ -323,13 +317,13 @@ impl Provider for RoleProvider {
                 let Some(logical) = ctx.logical_name(physical) else {
                     continue;
                 };
-                // ListRoles does not return tags on real AWS.
-                let tags = match Self::role_tags(ctx, physical).await {
-                    Ok(t) => t,
-                    Err(e) if is_no_such_entity(&e) => continue,
-                    Err(e) => return Err(e),
+                // ListRoles does not return tags on real AWS; GetRole does (and the read of a
+                // declared role has made it already).
+                let got = Self::get_role(ctx, &rid(logical), physical).await?;
+                let Some(role) = got.as_ref() else {
+                    continue;
                 };
-                if ctx.is_owned(tags.iter().map(|(k, v)| (k, v))) {
+                if ctx.is_owned(role.tags().iter().map(|t| (t.key(), t.value()))) {
                     found.push(Discovered {
                         id: rid(logical),
                         physical: physical.to_string(),

@@ -216,7 +216,13 @@ fn merge(existing: Option<&Value>, ours: impl IntoIterator<Item = Value>) -> Opt
 }
 
 async fn current_policy(ctx: &Ctx, res: &str, url: &str) -> Result<Option<Option<Value>>, Error> {
-    match queue_attributes(ctx, res, url, &[QueueAttributeName::Policy]).await? {
+    // While planning, the queue's own read of all attributes answers this too.
+    let names = if ctx.aws.reads.is_planning() {
+        QueueAttributeName::All
+    } else {
+        QueueAttributeName::Policy
+    };
+    match queue_attributes(ctx, res, url, &[names]).await? {
         None => Ok(None),
         Some(attrs) => Ok(Some(parse_policy(
             res,

@@ -49,12 +49,21 @@ fn is_deleted_recently(err: &Error) -> bool {
     )
 }
 
-/// URL of a queue by physical name, or `None` if it does not exist.
+/// URL of a queue by physical name, or `None` if it does not exist. While planning it comes from
+/// the stack's queue listing (one call for every queue and for discovery); a queue the listing
+/// does not show (SQS lists with a delay) is asked for by name, so a missing entry never
+/// passes for a missing queue.
 pub(crate) async fn queue_url(
     ctx: &Ctx,
     resource: &str,
     physical: &str,
 ) -> Result<Option<String>, Error> {
+    if ctx.aws.reads.is_planning() {
+        let listed = stack_queue_urls(ctx, resource).await?;
+        if let Some(url) = listed.iter().find(|u| name_from_url(u) == physical) {
+            return Ok(Some(url.clone()));
+        }
+    }
     match ctx
         .aws
         .sqs
@@ -75,54 +84,73 @@ pub(crate) async fn queue_url(
     }
 }
 
-/// Tags of a queue.
+/// Tags of a queue (shared while planning by the queue, its policy and discovery).
 pub(crate) async fn queue_tags(
     ctx: &Ctx,
     resource: &str,
     url: &str,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let out = ctx
+    let tags = ctx
         .aws
-        .sqs
-        .list_queue_tags()
-        .queue_url(url)
-        .send()
-        .await
-        .map_err(|e| Error::aws(resource, "ListQueueTags", e))?;
-    Ok(out
-        .tags()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect())
+        .reads
+        .get("SQS.ListQueueTags", url, || async {
+            let out = ctx
+                .aws
+                .sqs
+                .list_queue_tags()
+                .queue_url(url)
+                .send()
+                .await
+                .map_err(|e| Error::aws(resource, "ListQueueTags", e))?;
+            Ok(out
+                .tags()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<BTreeMap<String, String>>())
+        })
+        .await?;
+    Ok((*tags).clone())
 }
 
-/// Attributes of a queue, or `None` if it is gone.
+/// Attributes of a queue, or `None` if it is gone (shared while planning: the queue's policy
+/// asks for all of them too, so one call serves both).
 pub(crate) async fn queue_attributes(
     ctx: &Ctx,
     resource: &str,
     url: &str,
     names: &[QueueAttributeName],
 ) -> Result<Option<HashMap<QueueAttributeName, String>>, Error> {
-    match ctx
+    let key = format!(
+        "{url} {}",
+        names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")
+    );
+    let attrs = ctx
         .aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .set_attribute_names(Some(names.to_vec()))
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(out.attributes().cloned().unwrap_or_default())),
-        Err(e) => {
-            let err = Error::aws(resource, "GetQueueAttributes", e);
-            if is_missing_queue(&err) {
-                Ok(None)
-            } else {
-                Err(err)
+        .reads
+        .get("SQS.GetQueueAttributes", &key, || async {
+            match ctx
+                .aws
+                .sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .set_attribute_names(Some(names.to_vec()))
+                .send()
+                .await
+            {
+                Ok(out) => Ok(Some(out.attributes().cloned().unwrap_or_default())),
+                Err(e) => {
+                    let err = Error::aws(resource, "GetQueueAttributes", e);
+                    if is_missing_queue(&err) {
+                        Ok(None)
+                    } else {
+                        Err(err)
+                    }
+                }
             }
-        }
-    }
+        })
+        .await?;
+    Ok((*attrs).clone())
 }
 
 /// Physical queue name from its URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
@@ -130,41 +158,51 @@ pub(crate) fn name_from_url(url: &str) -> &str {
     url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
 }
 
+/// URLs of the queues named `<stack>-*` (ListQueues, every page).
+async fn stack_queue_urls(ctx: &Ctx, resource: &str) -> Result<std::sync::Arc<Vec<String>>, Error> {
+    let prefix = format!("{}-", ctx.spec.stack);
+    ctx.aws
+        .reads
+        .get("SQS.ListQueues", &prefix, || async {
+            let mut urls = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                // MaxResults is what makes ListQueues paginate (and return more than 1000 at all).
+                let out = ctx
+                    .aws
+                    .sqs
+                    .list_queues()
+                    .queue_name_prefix(&prefix)
+                    .max_results(1000)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(resource, "ListQueues", e))?;
+                urls.extend(out.queue_urls().iter().cloned());
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+            Ok(urls)
+        })
+        .await
+}
+
 /// Queues named `<stack>-*` that carry this stack's ownership tag: (physical name, URL).
 pub(crate) async fn owned_queues(
     ctx: &Ctx,
     resource: &str,
 ) -> Result<Vec<(String, String)>, Error> {
-    let prefix = format!("{}-", ctx.spec.stack);
-    let mut urls = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        // MaxResults is what makes ListQueues paginate (and return more than 1000 at all).
-        let out = ctx
-            .aws
-            .sqs
-            .list_queues()
-            .queue_name_prefix(&prefix)
-            .max_results(1000)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| Error::aws(resource, "ListQueues", e))?;
-        urls.extend(out.queue_urls().iter().cloned());
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
     let mut owned = Vec::new();
-    for url in urls {
+    for url in stack_queue_urls(ctx, resource).await?.iter() {
         // Deleted between the listing and now: nothing to discover.
-        let Some(tags) = absent_as_none(queue_tags(ctx, resource, &url).await, MISSING_QUEUE)?
+        let Some(tags) = absent_as_none(queue_tags(ctx, resource, url).await, MISSING_QUEUE)?
         else {
             continue;
         };
         if ctx.is_owned(&tags) {
-            owned.push((name_from_url(&url).to_string(), url));
+            owned.push((name_from_url(url).to_string(), url.clone()));
         }
     }
     Ok(owned)

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::kinds::function::provider::{is_not_found, owned_functions};
+use crate::kinds::function::shared::{is_owned_function, mappings_of};
 use crate::resources::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
@@ -112,36 +113,6 @@ impl EventSourceMappingProvider {
             .triggers
             .get(name)
             .ok_or_else(|| Error::Other(format!("{}: not declared in the spec", rid(name))))
-    }
-
-    /// All mappings of a function (empty when the function does not exist).
-    async fn mappings_of(
-        ctx: &Ctx,
-        id: &ResourceId,
-        function_physical: &str,
-    ) -> Result<Vec<EventSourceMappingConfiguration>, Error> {
-        let mut all = Vec::new();
-        let mut pages = ctx
-            .aws
-            .lambda
-            .list_event_source_mappings()
-            .function_name(function_physical)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            match page {
-                Ok(p) => all.extend(p.event_source_mappings().iter().cloned()),
-                Err(e) => {
-                    let e = Error::aws(id, "ListEventSourceMappings", e);
-                    return if is_not_found(&e) {
-                        Ok(Vec::new())
-                    } else {
-                        Err(e)
-                    };
-                }
-            }
-        }
-        Ok(all)
     }
 
     /// Poll until the mapping is in the steady state `want_enabled` asks for.
@@ -245,7 +216,7 @@ impl Provider for EventSourceMappingProvider {
         let t = Self::trigger(ctx, name)?;
         let function_physical = ctx.physical_name(&t.function);
         let queue_physical = ctx.physical_name(&t.queue);
-        let mappings = Self::mappings_of(ctx, &id, &function_physical).await?;
+        let mappings = mappings_of(ctx, &id, &function_physical).await?;
         let Some(m) = mappings.iter().find(|m| {
             m.event_source_arn().and_then(queue_name_of) == Some(queue_physical.as_str())
         }) else {
@@ -256,27 +227,7 @@ impl Provider for EventSourceMappingProvider {
             .ok_or_else(|| Error::Other(format!("{id}: mapping without a UUID")))?;
 
         // Mappings are this stack's when the function is (tags on mappings are optional).
-        let owned = match m.function_arn() {
-            Some(arn) => match ctx
-                .aws
-                .lambda
-                .list_tags()
-                .resource(strip_qualifier(arn))
-                .send()
-                .await
-            {
-                Ok(out) => ctx.is_owned(out.tags().into_iter().flatten()),
-                Err(e) => {
-                    let e = Error::aws(&id, "ListTags", e);
-                    if is_not_found(&e) {
-                        false
-                    } else {
-                        return Err(e);
-                    }
-                }
-            },
-            None => false,
-        };
+        let owned = is_owned_function(ctx, &id, &function_physical).await?;
         Ok(Some(Live {
             props: mapping_props(m),
             outputs: outputs(name, uuid),
@@ -388,7 +339,7 @@ impl Provider for EventSourceMappingProvider {
         let mut found = Vec::new();
         for f in owned_functions(ctx).await? {
             let fid = ResourceId::new(Kind::Function, f.logical.clone());
-            for m in Self::mappings_of(ctx, &fid, &f.physical).await? {
+            for m in mappings_of(ctx, &fid, &f.physical).await? {
                 let (Some(uuid), Some(queue_physical)) =
                     (m.uuid(), m.event_source_arn().and_then(queue_name_of))
                 else {
@@ -460,14 +411,6 @@ impl Provider for EventSourceMappingProvider {
     }
 }
 
-/// `arn:…:function:name:qualifier` → `arn:…:function:name` (ListTags wants the unqualified ARN).
-fn strip_qualifier(arn: &str) -> &str {
-    match arn.match_indices(':').nth(6) {
-        Some((i, _)) => &arn[..i],
-        None => arn,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,18 +459,10 @@ mod tests {
     }
 
     #[test]
-    fn queue_names_and_function_arns() {
+    fn queue_names_of_arns() {
         assert_eq!(
             queue_name_of("arn:aws:sqs:us-east-1:123:shop-orders"),
             Some("shop-orders")
-        );
-        assert_eq!(
-            strip_qualifier("arn:aws:lambda:us-east-1:123:function:shop-process:live"),
-            "arn:aws:lambda:us-east-1:123:function:shop-process"
-        );
-        assert_eq!(
-            strip_qualifier("arn:aws:lambda:us-east-1:123:function:shop-process"),
-            "arn:aws:lambda:us-east-1:123:function:shop-process"
         );
     }
 
