@@ -93,6 +93,21 @@ impl Reads {
         })
     }
 
+    /// [`Reads::get`] for values cheap enough to clone out of the memo.
+    pub async fn cloned<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        fetch: F,
+    ) -> Result<T, Error>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        Ok((*self.get(operation, key, fetch).await?).clone())
+    }
+
     /// A value already read while planning, without reading it (`None` when not read, or not
     /// planning): lets a listing tell which of its entries a declared read has already seen.
     pub fn peek<T: Send + Sync + 'static>(

@@ -118,8 +118,17 @@ pub fn invoke_url(api_endpoint: &str, api_id: &str, custom_endpoint: bool) -> St
     format!("{endpoint}/")
 }
 
-/// Every API of the region (GetApis, all pages).
+/// Every API of the region; listed once per plan while planning (the API, its routes, its
+/// permissions and discovery all look APIs up).
 pub(crate) async fn all_apis(ctx: &Ctx, res: &str) -> Result<Vec<SdkApi>, Error> {
+    ctx.aws
+        .reads
+        .cloned("ApiGatewayV2.GetApis", "", || all_apis_now(ctx, res))
+        .await
+}
+
+/// Every API of the region (GetApis, all pages).
+pub(crate) async fn all_apis_now(ctx: &Ctx, res: &str) -> Result<Vec<SdkApi>, Error> {
     let mut apis = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -139,8 +148,23 @@ pub(crate) async fn all_apis(ctx: &Ctx, res: &str) -> Result<Vec<SdkApi>, Error>
     }
 }
 
-/// Tags of an API, or `None` if it is gone.
+/// Tags of an API, or `None` if it is gone; once per plan while planning. (GetApis lists tags
+/// too, but the emulator does not update them there on TagResource, so tags come from GetTags.)
 pub(crate) async fn api_tags(
+    ctx: &Ctx,
+    res: &str,
+    api_id: &str,
+) -> Result<Option<BTreeMap<String, String>>, Error> {
+    ctx.aws
+        .reads
+        .cloned("ApiGatewayV2.GetTags", api_id, || {
+            api_tags_now(ctx, res, api_id)
+        })
+        .await
+}
+
+/// Tags of an API, or `None` if it is gone.
+pub(crate) async fn api_tags_now(
     ctx: &Ctx,
     res: &str,
     api_id: &str,

@@ -131,7 +131,21 @@ fn ttl_value(status: Option<&TimeToLiveStatus>, attribute: Option<&str>) -> Valu
     }
 }
 
+/// DescribeTable; once per plan while planning (read and discovery share it), else fresh.
 async fn describe(ctx: &Ctx, res: &str, physical: &str) -> Result<Option<TableDescription>, Error> {
+    ctx.aws
+        .reads
+        .cloned("DynamoDB.DescribeTable", physical, || {
+            describe_now(ctx, res, physical)
+        })
+        .await
+}
+
+async fn describe_now(
+    ctx: &Ctx,
+    res: &str,
+    physical: &str,
+) -> Result<Option<TableDescription>, Error> {
     let described = ctx
         .aws
         .dynamodb
@@ -169,7 +183,21 @@ async fn wait_gone(ctx: &Ctx, res: &str, physical: &str) -> Result<(), Error> {
     .await
 }
 
+/// Tags of a table; once per plan while planning (read and discovery share them).
 async fn table_tags(ctx: &Ctx, res: &str, arn: &str) -> Result<BTreeMap<String, String>, Error> {
+    ctx.aws
+        .reads
+        .cloned("DynamoDB.ListTagsOfResource", arn, || {
+            table_tags_now(ctx, res, arn)
+        })
+        .await
+}
+
+async fn table_tags_now(
+    ctx: &Ctx,
+    res: &str,
+    arn: &str,
+) -> Result<BTreeMap<String, String>, Error> {
     let mut tags = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {

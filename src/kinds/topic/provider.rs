@@ -33,8 +33,16 @@ pub(crate) fn name_from_arn(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
 }
 
-/// Every topic ARN of the account in this region (ListTopics pages through 100 at a time).
+/// Every topic ARN of the account in this region; listed once per plan while planning.
 pub(crate) async fn list_topics(ctx: &Ctx, resource: &str) -> Result<Vec<String>, Error> {
+    ctx.aws
+        .reads
+        .cloned("SNS.ListTopics", "", || list_topics_now(ctx, resource))
+        .await
+}
+
+/// Every topic ARN of the account in this region (ListTopics pages through 100 at a time).
+pub(crate) async fn list_topics_now(ctx: &Ctx, resource: &str) -> Result<Vec<String>, Error> {
     let mut arns = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -70,8 +78,22 @@ pub(crate) async fn topic_arn(
         .find(|arn| name_from_arn(arn) == physical))
 }
 
-/// Tags of a topic, or `None` if it is gone.
+/// Tags of a topic, or `None` if it is gone; read once per plan (read and discovery share it).
 pub(crate) async fn topic_tags(
+    ctx: &Ctx,
+    resource: &str,
+    arn: &str,
+) -> Result<Option<BTreeMap<String, String>>, Error> {
+    ctx.aws
+        .reads
+        .cloned("SNS.ListTagsForResource", arn, || {
+            topic_tags_now(ctx, resource, arn)
+        })
+        .await
+}
+
+/// Tags of a topic, or `None` if it is gone.
+pub(crate) async fn topic_tags_now(
     ctx: &Ctx,
     resource: &str,
     arn: &str,
