@@ -59,10 +59,34 @@ pub fn writes_since(ctx: &Ctx, from: usize) -> Vec<String> {
     writes(ctx)[from..].to_vec()
 }
 
+/// `p.read`, checked to answer what it answers while a plan is made (`plan` shares reads
+/// between kinds and takes some from listings; both ways must see the same resource).
+pub async fn read_checked(
+    p: &dyn Provider,
+    ctx: &Ctx,
+    name: &str,
+) -> Result<Option<Live>, orderflow::error::Error> {
+    let live = p.read(ctx, name).await?;
+    let planning = ctx.aws.reads.planning();
+    let while_planning = p.read(ctx, name).await?;
+    drop(planning);
+    let shape = |l: &Option<Live>| {
+        l.as_ref()
+            .map(|l| (l.props.clone(), l.outputs.clone(), l.owned))
+    };
+    assert_eq!(
+        shape(&live),
+        shape(&while_planning),
+        "{}.{name}: read while planning differs from a direct read",
+        p.kind()
+    );
+    Ok(live)
+}
+
 /// `read` with the guarantee that it made no write call.
 pub async fn read(p: &dyn Provider, ctx: &Ctx, name: &str) -> Option<Live> {
     let writes_before = ctx.aws.calls.writes().len();
-    let live = p.read(ctx, name).await.expect("read");
+    let live = read_checked(p, ctx, name).await.expect("read");
     let writes = ctx.aws.calls.writes();
     assert_eq!(
         writes.len(),
@@ -116,8 +140,7 @@ pub fn changes_of(
 /// state equals the desired one.
 pub async fn read_unchanged(p: &dyn Provider, ctx: &Ctx, name: &str, known: &Known) -> Live {
     let writes_before = writes(ctx).len();
-    let live = p
-        .read(ctx, name)
+    let live = read_checked(p, ctx, name)
         .await
         .unwrap_or_else(|e| panic!("reading {}.{name}: {e}", p.kind()))
         .unwrap_or_else(|| panic!("{}.{name} should exist", p.kind()));
@@ -146,7 +169,7 @@ pub async fn changes_for(
     name: &str,
     known: &Known,
 ) -> (Live, Vec<Change>) {
-    let live = p.read(ctx, name).await.unwrap().unwrap();
+    let live = read_checked(p, ctx, name).await.unwrap().unwrap();
     let mut known = known.clone();
     known.insert(ResourceId::new(p.kind(), name), live.outputs.clone());
     let changes = diff(&p.desired(ctx, name, &known), &live.props);
@@ -155,6 +178,15 @@ pub async fn changes_for(
 
 pub async fn discovered(p: &dyn Provider, ctx: &Ctx, name: &str) -> Discovered {
     let found = p.discover(ctx).await.expect("discover");
+    let planning = ctx.aws.reads.planning();
+    let while_planning = p.discover(ctx).await.expect("discover while planning");
+    drop(planning);
+    assert_eq!(
+        found,
+        while_planning,
+        "{}: discovery while planning differs from a direct one",
+        p.kind()
+    );
     let mut ours: Vec<Discovered> = found
         .into_iter()
         .filter(|d| d.id == ResourceId::new(p.kind(), name))

@@ -1,9 +1,10 @@
 //! Provider of EventBridge custom event bus `<stack>-<bus>`, and the EventBridge helpers rules share.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::types::Tag;
+use aws_sdk_eventbridge::types::{EventBus, Tag};
 
 use crate::error::Error;
 use crate::kinds::declared;
@@ -35,25 +36,33 @@ pub(crate) fn event_tags(
         .collect()
 }
 
-/// Live tags of an EventBridge resource (bus or rule), as a map.
+/// Live tags of an EventBridge resource (bus or rule), as a map; shared while planning by the
+/// resource's read and discovery.
 pub(crate) async fn event_resource_tags(
     ctx: &Ctx,
     resource: &str,
     arn: &str,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let out = ctx
+    let tags = ctx
         .aws
-        .events
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .map_err(|e| Error::aws(resource, "ListTagsForResource", e))?;
-    Ok(out
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect())
+        .reads
+        .get("EventBridge.ListTagsForResource", arn, || async {
+            let out = ctx
+                .aws
+                .events
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .map_err(|e| Error::aws(resource, "ListTagsForResource", e))?;
+            Ok(out
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect::<BTreeMap<String, String>>())
+        })
+        .await?;
+    Ok((*tags).clone())
 }
 
 /// Apply a changed `tags` prop to an EventBridge resource.
@@ -78,34 +87,78 @@ pub(crate) async fn update_event_tags(
     Ok(())
 }
 
+/// The buses whose name starts with `<stack>-` (ListEventBuses, every page; shared while
+/// planning by the buses' reads and the bus and rule discoveries).
+async fn stack_buses(ctx: &Ctx, resource: &str) -> Result<Arc<Vec<EventBus>>, Error> {
+    let prefix = format!("{}-", ctx.spec.stack);
+    ctx.aws
+        .reads
+        .get("EventBridge.ListEventBuses", &prefix, || async {
+            let mut buses = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let out = ctx
+                    .aws
+                    .events
+                    .list_event_buses()
+                    .name_prefix(&prefix)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(resource, "ListEventBuses", e))?;
+                buses.extend(out.event_buses().iter().cloned());
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => return Ok(buses),
+                }
+            }
+        })
+        .await
+}
+
 /// Names of the buses whose name starts with `<stack>-` (ownership is checked by the caller).
 pub(crate) async fn list_stack_buses(
     ctx: &Ctx,
     resource: &str,
 ) -> Result<Vec<(String, String)>, Error> {
-    let prefix = format!("{}-", ctx.spec.stack);
-    let mut buses = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = ctx
-            .aws
-            .events
-            .list_event_buses()
-            .name_prefix(&prefix)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| Error::aws(resource, "ListEventBuses", e))?;
-        for bus in out.event_buses() {
-            if let (Some(name), Some(arn)) = (bus.name(), bus.arn()) {
-                buses.push((name.to_string(), arn.to_string()));
+    Ok(stack_buses(ctx, resource)
+        .await?
+        .iter()
+        .filter_map(|b| Some((b.name()?.to_string(), b.arn()?.to_string())))
+        .collect())
+}
+
+/// One bus: while planning from the stack's bus listing, else (or when the listing, which may
+/// lag, does not show it) from DescribeEventBus. (ARN, description); `None`: no such bus.
+async fn bus_details(
+    ctx: &Ctx,
+    res: &str,
+    physical: &str,
+) -> Result<Option<(String, Option<String>)>, Error> {
+    if ctx.aws.reads.is_planning() {
+        let listed = stack_buses(ctx, res).await?;
+        if let Some(b) = listed.iter().find(|b| b.name() == Some(physical)) {
+            if let Some(arn) = b.arn() {
+                return Ok(Some((arn.to_string(), b.description().map(str::to_string))));
             }
         }
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(buses),
-        }
     }
+    let described = ctx
+        .aws
+        .events
+        .describe_event_bus()
+        .name(physical)
+        .send()
+        .await
+        .map_err(|e| Error::aws(res, "DescribeEventBus", e));
+    let Some(bus) = absent_as_none(described, NOT_FOUND)? else {
+        return Ok(None);
+    };
+    let arn = bus
+        .arn()
+        .ok_or_else(|| Error::Other(format!("{res}: DescribeEventBus returned no ARN")))?
+        .to_string();
+    Ok(Some((arn, bus.description().map(str::to_string))))
 }
 
 fn resource(name: &str) -> String {
@@ -144,25 +197,13 @@ impl Provider for BusProvider {
     async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
         let res = resource(name);
         let physical = ctx.physical_name(name);
-        let described = ctx
-            .aws
-            .events
-            .describe_event_bus()
-            .name(&physical)
-            .send()
-            .await
-            .map_err(|e| Error::aws(&res, "DescribeEventBus", e));
-        let Some(bus) = absent_as_none(described, NOT_FOUND)? else {
+        let Some((arn, description)) = bus_details(ctx, &res, &physical).await? else {
             return Ok(None);
         };
-        let arn = bus
-            .arn()
-            .ok_or_else(|| Error::Other(format!("{res}: DescribeEventBus returned no ARN")))?
-            .to_string();
         let tags = event_resource_tags(ctx, &res, &arn).await?;
         Ok(Some(Live {
             props: BTreeMap::from([
-                ("description".into(), text_value(bus.description())),
+                ("description".into(), text_value(description.as_deref())),
                 ("tags".into(), live_managed_tags(ctx, &tags)),
             ]),
             outputs: outputs(&physical, &arn),

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::types::{DeadLetterConfig, RetryPolicy, RuleState, Target};
+use aws_sdk_eventbridge::types::{
+    DeadLetterConfig, RetryPolicy, Rule as SdkRule, RuleState, Target,
+};
 use serde_json::{json, Value};
 
 use crate::error::Error;
@@ -252,6 +254,116 @@ async fn remove_targets(
     Ok(())
 }
 
+/// The rules named `<stack>-*` on one bus (ListRules, every page; `None` when the bus does not
+/// exist). Shared while planning by the rules' reads and discovery: ListRules reports what
+/// DescribeRule does (pattern, state, description, ARN).
+async fn stack_rules(
+    ctx: &Ctx,
+    res: &str,
+    bus: &str,
+) -> Result<std::sync::Arc<Option<Vec<SdkRule>>>, Error> {
+    let prefix = format!("{}-", ctx.spec.stack);
+    ctx.aws
+        .reads
+        .get("EventBridge.ListRules", bus, || async {
+            let mut rules = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let out = match ctx
+                    .aws
+                    .events
+                    .list_rules()
+                    .event_bus_name(bus)
+                    .name_prefix(&prefix)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let err = Error::aws(res, "ListRules", e);
+                        return if is_not_found(&err) {
+                            Ok(None)
+                        } else {
+                            Err(err)
+                        };
+                    }
+                };
+                rules.extend(out.rules().iter().cloned());
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => return Ok(Some(rules)),
+                }
+            }
+        })
+        .await
+}
+
+/// What a read needs of a rule: ARN, event pattern, state, description.
+struct RuleDetails {
+    arn: String,
+    pattern: Option<String>,
+    state: Option<String>,
+    description: Option<String>,
+}
+
+/// One rule: while planning from its bus's rule listing, else (or when the listing, which may
+/// lag, does not show it) from DescribeRule. `None`: no such rule (or bus).
+async fn rule_details(
+    ctx: &Ctx,
+    res: &str,
+    bus: &str,
+    physical: &str,
+) -> Result<Option<RuleDetails>, Error> {
+    if ctx.aws.reads.is_planning() {
+        let listed = stack_rules(ctx, res, bus).await?;
+        let found = listed
+            .as_ref()
+            .iter()
+            .flatten()
+            .find(|r| r.name() == Some(physical));
+        if let Some(r) = found {
+            if let Some(arn) = r.arn() {
+                return Ok(Some(RuleDetails {
+                    arn: arn.to_string(),
+                    pattern: r.event_pattern().map(str::to_string),
+                    state: r.state().map(|s| s.as_str().to_string()),
+                    description: r.description().map(str::to_string),
+                }));
+            }
+        }
+    }
+    let described = match ctx
+        .aws
+        .events
+        .describe_rule()
+        .name(physical)
+        .event_bus_name(bus)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            let err = Error::aws(res, "DescribeRule", e);
+            // Also what AWS answers when the bus itself does not exist.
+            if is_not_found(&err) {
+                return Ok(None);
+            }
+            return Err(err);
+        }
+    };
+    let arn = described
+        .arn()
+        .ok_or_else(|| Error::Other(format!("{res}: DescribeRule returned no ARN")))?
+        .to_string();
+    Ok(Some(RuleDetails {
+        arn,
+        pattern: described.event_pattern().map(str::to_string),
+        state: described.state().map(|s| s.as_str().to_string()),
+        description: described.description().map(str::to_string),
+    }))
+}
+
 async fn list_targets(ctx: &Ctx, res: &str, bus: &str, rule: &str) -> Result<Vec<Target>, Error> {
     let mut targets = Vec::new();
     let mut token: Option<String> = None;
@@ -356,31 +468,13 @@ impl Provider for RuleProvider {
         let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
         let bus = ctx.physical_name(&rule.bus);
-        let described = match ctx
-            .aws
-            .events
-            .describe_rule()
-            .name(&physical)
-            .event_bus_name(&bus)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let err = Error::aws(&res, "DescribeRule", e);
-                // Also what AWS answers when the bus itself does not exist.
-                if is_not_found(&err) {
-                    return Ok(None);
-                }
-                return Err(err);
-            }
+        let Some(described) = rule_details(ctx, &res, &bus, &physical).await? else {
+            return Ok(None);
         };
-        let arn = described
-            .arn()
-            .ok_or_else(|| Error::Other(format!("{res}: DescribeRule returned no ARN")))?
-            .to_string();
+        let arn = described.arn.clone();
         let pattern = described
-            .event_pattern()
+            .pattern
+            .as_deref()
             .map(|p| serde_json::from_str(p).unwrap_or_else(|_| Value::String(p.to_string())))
             .unwrap_or(Value::Null);
         let targets = list_targets(ctx, &res, &bus, &physical).await?;
@@ -390,12 +484,12 @@ impl Provider for RuleProvider {
                 ("event_pattern".into(), pattern),
                 (
                     "state".into(),
-                    described
-                        .state()
-                        .map(|s| Value::String(s.as_str().to_string()))
-                        .unwrap_or(Value::Null),
+                    described.state.map(Value::String).unwrap_or(Value::Null),
                 ),
-                ("description".into(), text_value(described.description())),
+                (
+                    "description".into(),
+                    text_value(described.description.as_deref()),
+                ),
                 (
                     "targets".into(),
                     sorted_targets(targets.iter().map(live_target_value).collect()),
@@ -468,51 +562,29 @@ impl Provider for RuleProvider {
         let prefix = format!("{}-", ctx.spec.stack);
         let mut found = Vec::new();
         for (bus, _) in list_stack_buses(ctx, &res).await? {
-            let mut token: Option<String> = None;
-            loop {
-                let out = match ctx
-                    .aws
-                    .events
-                    .list_rules()
-                    .event_bus_name(&bus)
-                    .name_prefix(&prefix)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                {
-                    Ok(out) => out,
-                    Err(e) => {
-                        let err = Error::aws(&res, "ListRules", e);
-                        // The bus was deleted since it was listed.
-                        if is_not_found(&err) {
-                            break;
-                        }
-                        return Err(err);
-                    }
+            // The bus was deleted since it was listed: nothing on it.
+            let listed = stack_rules(ctx, &res, &bus).await?;
+            for r in listed.as_ref().iter().flatten() {
+                let (Some(physical), Some(arn)) = (r.name(), r.arn()) else {
+                    continue;
                 };
-                for r in out.rules() {
-                    let (Some(physical), Some(arn)) = (r.name(), r.arn()) else {
-                        continue;
-                    };
-                    let Some(logical) = ctx.logical_name(physical) else {
-                        continue;
-                    };
-                    let tags = event_resource_tags(ctx, &resource(logical), arn).await;
-                    // Deleted between the listing and now: nothing to discover.
-                    let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
-                        continue;
-                    };
-                    if ctx.is_owned(&tags) {
-                        found.push(Discovered {
-                            id: ResourceId::new(Kind::Rule, logical),
-                            physical: physical.to_string(),
-                            handle: format!("{bus}/{physical}"),
-                        });
-                    }
+                if !physical.starts_with(&prefix) {
+                    continue;
                 }
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => break,
+                let Some(logical) = ctx.logical_name(physical) else {
+                    continue;
+                };
+                let tags = event_resource_tags(ctx, &resource(logical), arn).await;
+                // Deleted between the listing and now: nothing to discover.
+                let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
+                    continue;
+                };
+                if ctx.is_owned(&tags) {
+                    found.push(Discovered {
+                        id: ResourceId::new(Kind::Rule, logical),
+                        physical: physical.to_string(),
+                        handle: format!("{bus}/{physical}"),
+                    });
                 }
             }
         }
