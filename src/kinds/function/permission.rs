@@ -18,8 +18,7 @@ use super::provider::{is_not_found, is_update_in_progress, owned_functions};
 use super::shared::function_policy;
 use crate::error::Error;
 use crate::resources::{
-    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props,
-    Provider, ResourceId,
+    output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::Spec;

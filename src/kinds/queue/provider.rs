@@ -123,7 +123,11 @@ pub(crate) async fn queue_attributes(
 ) -> Result<Option<HashMap<QueueAttributeName, String>>, Error> {
     let key = format!(
         "{url} {}",
-        names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")
+        names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let attrs = ctx
         .aws
