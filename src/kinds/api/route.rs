@@ -68,8 +68,19 @@ pub fn target_integration(target: Option<&str>) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
-/// The routes of an API (all pages), or `None` if the API is gone.
+/// The routes of an API, or `None` if the API is gone; once per API and plan while planning
+/// (every route's read and discovery share it).
 async fn api_routes(ctx: &Ctx, res: &str, api_id: &str) -> Result<Option<Vec<Route>>, Error> {
+    ctx.aws
+        .reads
+        .cloned("ApiGatewayV2.GetRoutes", api_id, || {
+            api_routes_now(ctx, res, api_id)
+        })
+        .await
+}
+
+/// The routes of an API (all pages), or `None` if the API is gone.
+async fn api_routes_now(ctx: &Ctx, res: &str, api_id: &str) -> Result<Option<Vec<Route>>, Error> {
     let mut routes = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -116,6 +127,12 @@ async fn api_integrations(ctx: &Ctx, res: &str, api_id: &str) -> Result<Vec<Inte
             _ => return Ok(integrations),
         }
     }
+}
+
+/// A route's integration as read (from GetIntegrations or GetIntegration).
+struct LiveIntegration {
+    id: Option<String>,
+    props: [(String, Value); 4],
 }
 
 /// The integration props of a live integration (all null when the route targets none).
@@ -321,32 +338,63 @@ impl Provider for RouteProvider {
         let integration = match target_integration(route.target()) {
             None => None,
             Some(id) => {
-                let got = ctx
-                    .aws
-                    .apigateway
-                    .get_integration()
-                    .api_id(&found.id)
-                    .integration_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws(&res, "GetIntegration", e));
-                absent_as_none(got, NOT_FOUND)?
+                // While planning, one GetIntegrations per API serves every route; one the
+                // listing does not show is asked for directly.
+                let listed = if ctx.aws.reads.is_planning() {
+                    ctx.aws
+                        .reads
+                        .cloned("ApiGatewayV2.GetIntegrations", &found.id, || {
+                            api_integrations(ctx, &res, &found.id)
+                        })
+                        .await?
+                        .into_iter()
+                        .find(|i| i.integration_id() == Some(id))
+                } else {
+                    None
+                };
+                match listed {
+                    Some(i) => Some(LiveIntegration {
+                        id: i.integration_id().map(str::to_string),
+                        props: integration_props(
+                            i.integration_type().map(|t| t.as_str()),
+                            i.integration_uri(),
+                            i.payload_format_version(),
+                            i.timeout_in_millis(),
+                        ),
+                    }),
+                    None => {
+                        let got = ctx
+                            .aws
+                            .apigateway
+                            .get_integration()
+                            .api_id(&found.id)
+                            .integration_id(id)
+                            .send()
+                            .await
+                            .map_err(|e| Error::aws(&res, "GetIntegration", e));
+                        absent_as_none(got, NOT_FOUND)?.map(|i| LiveIntegration {
+                            id: i.integration_id().map(str::to_string),
+                            props: integration_props(
+                                i.integration_type().map(|t| t.as_str()),
+                                i.integration_uri(),
+                                i.payload_format_version(),
+                                i.timeout_in_millis(),
+                            ),
+                        })
+                    }
+                }
             }
         };
         let mut props = BTreeMap::from([(
             "authorization_type".to_string(),
             json!(route.authorization_type().map_or("NONE", |a| a.as_str())),
         )]);
-        props.extend(match &integration {
-            Some(i) => integration_props(
-                i.integration_type().map(|t| t.as_str()),
-                i.integration_uri(),
-                i.payload_format_version(),
-                i.timeout_in_millis(),
-            ),
+        let integration_id = integration.as_ref().and_then(|i| i.id.clone());
+        props.extend(match integration {
+            Some(i) => i.props,
             None => integration_props(None, None, None, None),
         });
-        let integration_id = integration.as_ref().and_then(|i| i.integration_id());
+        let integration_id = integration_id.as_deref();
         Ok(Some(Live {
             props,
             outputs: outputs(&key, &found.id, route_id, integration_id),

@@ -47,8 +47,24 @@ async fn identity_arn_prefix(ctx: &Ctx, resource: &str) -> Result<String, Error>
     ))
 }
 
-/// Tags of an identity, or `None` if it is gone.
+/// Tags of an identity, or `None` if it is gone; once per plan while planning (read and
+/// discovery share them). (GetEmailIdentity reports tags too, but the emulator does not update
+/// them there on TagResource.)
 async fn identity_tags(
+    ctx: &Ctx,
+    resource: &str,
+    arn: &str,
+) -> Result<Option<BTreeMap<String, String>>, Error> {
+    ctx.aws
+        .reads
+        .cloned("SESv2.ListTagsForResource", arn, || {
+            identity_tags_now(ctx, resource, arn)
+        })
+        .await
+}
+
+/// Tags of an identity, or `None` if it is gone.
+async fn identity_tags_now(
     ctx: &Ctx,
     resource: &str,
     arn: &str,
