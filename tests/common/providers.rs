@@ -177,10 +177,14 @@ pub async fn changes_for(
 }
 
 pub async fn discovered(p: &dyn Provider, ctx: &Ctx, name: &str) -> Discovered {
-    let found = p.discover(ctx).await.expect("discover");
+    let mut found = p.discover(ctx).await.expect("discover");
     let planning = ctx.aws.reads.planning();
-    let while_planning = p.discover(ctx).await.expect("discover while planning");
+    let mut while_planning = p.discover(ctx).await.expect("discover while planning");
     drop(planning);
+    // Listings differ in order; `plan` sorts what it finds.
+    for list in [&mut found, &mut while_planning] {
+        list.sort_by(|a, b| (&a.id, &a.handle).cmp(&(&b.id, &b.handle)));
+    }
     assert_eq!(
         found,
         while_planning,

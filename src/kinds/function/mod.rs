@@ -6,6 +6,7 @@
 pub(crate) mod permission;
 pub(crate) mod provider;
 pub(crate) mod role;
+pub(crate) mod role_details;
 pub(crate) mod shared;
 
 pub use provider::FunctionProvider;

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::{Role, Tag};
+use aws_sdk_iam::types::{Role, RoleDetail, Tag};
 use serde_json::Value;
 
+use super::role_details;
 use crate::error::Error;
 use crate::resources::policy::{self, INLINE_POLICY_NAME};
 use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
@@ -94,6 +95,37 @@ impl RoleProvider {
         .await
     }
 
+    /// Live state from a role's entry in GetAccountAuthorizationDetails (same props as from
+    /// GetRole + GetRolePolicy).
+    fn live_from_details(ctx: &Ctx, physical: &str, role: &RoleDetail) -> Live {
+        let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+        let owned = ctx.is_owned(tags.iter().copied());
+        let decode = |doc: &str| {
+            policy::decode_policy_document(doc).unwrap_or(Value::String(doc.to_string()))
+        };
+        let mut props = BTreeMap::new();
+        if let Some(doc) = role.assume_role_policy_document() {
+            props.insert("assume_role_policy".to_string(), decode(doc));
+        }
+        props.insert(
+            "tags".to_string(),
+            live_managed_tags(ctx, tags.iter().copied()),
+        );
+        let inline = role
+            .role_policy_list()
+            .iter()
+            .find(|p| p.policy_name() == Some(INLINE_POLICY_NAME))
+            .and_then(|p| p.policy_document());
+        if let (true, Some(doc)) = (owned, inline) {
+            props.insert("policy".to_string(), decode(doc));
+        }
+        Live {
+            props,
+            outputs: outputs(physical, role.arn().unwrap_or_default()),
+            owned,
+        }
+    }
+
     /// GetRole (with the role's tags); `None` when it does not exist. Shared while planning by
     /// the role's read and discovery.
     async fn get_role(
@@ -158,6 +190,12 @@ impl Provider for RoleProvider {
 
     async fn read(&self, ctx: &Ctx, name: &str) -> Result<Option<Live>, Error> {
         let physical = ctx.physical_name(name);
+        // While planning: from the account's role details, if they show it.
+        if let Some(roles) = role_details::account_roles(ctx).await? {
+            if let Some(role) = roles.get(&physical) {
+                return Ok(Some(Self::live_from_details(ctx, &physical, role)));
+            }
+        }
         let got = Self::get_role(ctx, &rid(name), &physical).await?;
         let Some(role) = got.as_ref() else {
             return Ok(None);
@@ -303,6 +341,25 @@ impl Provider for RoleProvider {
 
     async fn discover(&self, ctx: &Ctx) -> Result<Vec<Discovered>, Error> {
         let mut found = Vec::new();
+        // While planning: the account's role details carry path and tags of every role.
+        if let Some(roles) = role_details::account_roles(ctx).await? {
+            let path = role_path(&ctx.spec.stack);
+            for (physical, role) in roles.iter() {
+                let Some(logical) = ctx.logical_name(physical) else {
+                    continue;
+                };
+                if role.path().is_some_and(|p| p.starts_with(&path))
+                    && ctx.is_owned(role.tags().iter().map(|t| (t.key(), t.value())))
+                {
+                    found.push(Discovered {
+                        id: rid(logical),
+                        physical: physical.clone(),
+                        handle: physical.clone(),
+                    });
+                }
+            }
+            return Ok(found);
+        }
         let mut pages = ctx
             .aws
             .iam
