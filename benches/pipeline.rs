@@ -25,9 +25,17 @@
 //! - `ORDERFLOW_BENCH_UP_RUNS` (default 15, at least 10): unchanged `up` runs.
 //! - `ORDERFLOW_BENCH_ORDERS` (default 30, at least 20): orders per path (floor, CLI, floor polled every 10 ms).
 //! - `ORDERFLOW_HOME`: where MiniStack is installed (as for `orderflow local`).
+//! - `ORDERFLOW_BENCH_SCALE` (default `0,10,30,100`, or `none`): extra consumers of the scaling
+//!   rows (`pipeline/scale.rs`: an unchanged `up`'s calls and wall time by pipeline size, goals
+//!   4 and 5); `ORDERFLOW_BENCH_SCALE_RUNS` (default 3): unchanged `up`s per size;
+//!   `ORDERFLOW_BENCH_SCALE_ONLY=1`: measure only those rows.
+//! - `ORDERFLOW_BENCH_CLI`: another orderflow binary to measure (e.g. a build of an older
+//!   commit) instead of the one cargo built for the bench.
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "pipeline/scale.rs"]
+mod scale;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,7 +46,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use common::{
     fmt_list, load_average, machine_line, median, percentile, render_goals, stats_header,
-    stats_row, CliRun, Goal, Harness, Setup, ORDERFLOW,
+    stats_row, CliRun, Goal, Harness, Setup,
 };
 use orderflow::local;
 use serde_json::Value;
@@ -79,6 +87,26 @@ fn main() -> ExitCode {
         config,
         load_before: load_average(),
     };
+    if bench.config.scale_only {
+        let outcome = harness
+            .run(scale::run(
+                &bench.endpoint,
+                &bench.setup,
+                &bench.config.scale,
+            ))
+            .map(|rows| {
+                let mut s = String::new();
+                let _ = writeln!(s, "\norderflow pipeline benchmark, scaling rows only");
+                let _ = writeln!(s, "  binary    {}", common::cli().display());
+                let _ = writeln!(s, "{}", machine_line(&bench.load_before));
+                scale::render(&mut s, &rows);
+                let goals = scale::goals(&rows);
+                let _ = writeln!(s);
+                render_goals(&mut s, &goals);
+                (s, goals.iter().all(|g| g.met))
+            });
+        return harness.finish(outcome);
+    }
     let outcome = harness
         .run(run(&bench))
         .map(|report| (report.render(&bench), report.all_met()));
@@ -91,6 +119,8 @@ fn main() -> ExitCode {
 struct Config {
     up_runs: usize,
     orders: usize,
+    scale: scale::ScaleConfig,
+    scale_only: bool,
 }
 
 impl Config {
@@ -98,6 +128,8 @@ impl Config {
         Ok(Config {
             up_runs: common::count_from_env("ORDERFLOW_BENCH_UP_RUNS", 15, 10)?,
             orders: common::count_from_env("ORDERFLOW_BENCH_ORDERS", 30, 20)?,
+            scale: scale::ScaleConfig::from_env()?,
+            scale_only: std::env::var("ORDERFLOW_BENCH_SCALE_ONLY").is_ok_and(|v| v == "1"),
         })
     }
 }
@@ -184,12 +216,14 @@ async fn run(bench: &Bench) -> Result<Report, String> {
         bench.config.orders
     );
     let latency = latency(bench, &fresh).await?;
+    let scale = scale::run(&bench.endpoint, &bench.setup, &bench.config.scale).await?;
     Ok(Report {
         fresh,
         unchanged,
         validate_ms,
         plan_ms,
         latency,
+        scale,
     })
 }
 
@@ -514,6 +548,7 @@ struct Report {
     validate_ms: Vec<f64>,
     plan_ms: Vec<f64>,
     latency: Latency,
+    scale: Vec<scale::ScaleRow>,
 }
 
 impl Report {
@@ -534,7 +569,7 @@ impl Report {
         let apply_wall = f.apply_wall.as_secs_f64();
         let (floor, cli) = (median(&self.latency.floor), median(&self.latency.cli));
         let ratio = cli / floor;
-        vec![
+        let mut goals = vec![
             Goal {
                 name: "1. unchanged up: 0 writes, < 0.5 s",
                 met: max_writes == 0 && max_applied == 0 && p50 < limit && p90 < limit,
@@ -559,7 +594,9 @@ impl Report {
                     "median send-order {cli:.1} ms / floor {floor:.1} ms = {ratio:.3} (limit {LATENCY_RATIO_LIMIT})"
                 ),
             },
-        ]
+        ];
+        goals.extend(scale::goals(&self.scale));
+        goals
     }
 
     fn all_met(&self) -> bool {
@@ -571,7 +608,7 @@ impl Report {
         let f = &self.fresh;
         let _ = writeln!(s);
         let _ = writeln!(s, "orderflow pipeline benchmark");
-        let _ = writeln!(s, "  binary    {ORDERFLOW}");
+        let _ = writeln!(s, "  binary    {}", common::cli().display());
         let _ = writeln!(
             s,
             "  emulator  MiniStack {} at {}",
@@ -667,6 +704,8 @@ impl Report {
         let _ = writeln!(s, "  floor samples:      {}", fmt_list(&l.floor));
         let _ = writeln!(s, "  send-order samples: {}", fmt_list(&l.cli));
         let _ = writeln!(s, "  floor@10ms samples: {}", fmt_list(&l.floor_cli_poll));
+
+        scale::render(&mut s, &self.scale);
 
         let _ = writeln!(s);
         render_goals(&mut s, &self.goals());

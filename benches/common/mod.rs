@@ -27,6 +27,14 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 /// The CLI under test, built by cargo with the profile of this bench run.
 pub const ORDERFLOW: &str = env!("CARGO_BIN_EXE_orderflow");
 
+/// The binary the bench runs: `ORDERFLOW_BENCH_CLI` (another build, e.g. of an older commit, to
+/// compare with) or [`ORDERFLOW`].
+pub fn cli() -> PathBuf {
+    std::env::var_os("ORDERFLOW_BENCH_CLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(ORDERFLOW))
+}
+
 /// Longest any single CLI run may take before the bench gives up on it.
 pub const CLI_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -323,7 +331,8 @@ impl CliRun {
 /// Run `orderflow --endpoint-url <endpoint> -f <pipeline> <args>` with test credentials and no
 /// AWS settings from the caller's environment; killed if it outlives `CLI_DEADLINE`.
 pub async fn orderflow(endpoint: &str, setup: &Setup, args: &[&str]) -> Result<CliRun, String> {
-    let mut cmd = tokio::process::Command::new(ORDERFLOW);
+    let cli = cli();
+    let mut cmd = tokio::process::Command::new(&cli);
     for (key, _) in std::env::vars_os() {
         let inherited = key
             .to_str()
@@ -356,7 +365,7 @@ pub async fn orderflow(endpoint: &str, setup: &Setup, args: &[&str]) -> Result<C
     let started = Instant::now();
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("running {ORDERFLOW}: {e}"))?;
+        .map_err(|e| format!("running {}: {e}", cli.display()))?;
     let mut stdout = child
         .stdout
         .take()
@@ -378,7 +387,7 @@ pub async fn orderflow(endpoint: &str, setup: &Setup, args: &[&str]) -> Result<C
         seen
     });
     let status = match tokio::time::timeout(CLI_DEADLINE, child.wait()).await {
-        Ok(status) => status.map_err(|e| format!("waiting for {ORDERFLOW}: {e}"))?,
+        Ok(status) => status.map_err(|e| format!("waiting for {}: {e}", cli.display()))?,
         Err(_) => {
             let _ = child.kill().await;
             return Err(format!(
