@@ -92,6 +92,8 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
+    /// Resource Groups Tagging API: a stack's tags in one listing while planning.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub calls: CallLog,
     /// Partition and account of the caller, once learnt (`Ctx::partition_and_account`).
     pub caller: Arc<Mutex<Option<(String, String)>>>,
@@ -183,6 +185,11 @@ impl Clients {
             ),
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(config)
                     .interceptor(rec())
                     .build(),
             ),

@@ -17,6 +17,7 @@ use crate::spec::model::{Ref, Spec, Template, TemplatePart};
 
 pub mod policy;
 pub mod reads;
+pub mod tag_index;
 pub mod tags;
 
 pub use crate::kinds::Kind;

@@ -155,6 +155,10 @@ pub(crate) async fn api_tags(
     res: &str,
     api_id: &str,
 ) -> Result<Option<BTreeMap<String, String>>, Error> {
+    let arn = tag_arn(&ctx.aws.region, api_id);
+    if let Some(tags) = crate::resources::tag_index::tags_of(ctx, &arn).await {
+        return Ok(Some(tags));
+    }
     ctx.aws
         .reads
         .cloned("ApiGatewayV2.GetTags", api_id, || {

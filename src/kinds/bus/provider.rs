@@ -43,6 +43,9 @@ pub(crate) async fn event_resource_tags(
     resource: &str,
     arn: &str,
 ) -> Result<BTreeMap<String, String>, Error> {
+    if let Some(tags) = crate::resources::tag_index::tags_of(ctx, arn).await {
+        return Ok(tags);
+    }
     let tags = ctx
         .aws
         .reads

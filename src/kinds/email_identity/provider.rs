@@ -55,6 +55,9 @@ async fn identity_tags(
     resource: &str,
     arn: &str,
 ) -> Result<Option<BTreeMap<String, String>>, Error> {
+    if let Some(tags) = crate::resources::tag_index::tags_of(ctx, arn).await {
+        return Ok(Some(tags));
+    }
     ctx.aws
         .reads
         .cloned("SESv2.ListTagsForResource", arn, || {

@@ -90,6 +90,9 @@ pub(crate) async fn queue_tags(
     resource: &str,
     url: &str,
 ) -> Result<BTreeMap<String, String>, Error> {
+    if let Some(tags) = crate::resources::tag_index::queue_tags(ctx, name_from_url(url)).await {
+        return Ok(tags);
+    }
     let tags = ctx
         .aws
         .reads

@@ -185,6 +185,9 @@ async fn wait_gone(ctx: &Ctx, res: &str, physical: &str) -> Result<(), Error> {
 
 /// Tags of a table; once per plan while planning (read and discovery share them).
 async fn table_tags(ctx: &Ctx, res: &str, arn: &str) -> Result<BTreeMap<String, String>, Error> {
+    if let Some(tags) = crate::resources::tag_index::tags_of(ctx, arn).await {
+        return Ok(tags);
+    }
     ctx.aws
         .reads
         .cloned("DynamoDB.ListTagsOfResource", arn, || {

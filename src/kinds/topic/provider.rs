@@ -84,6 +84,9 @@ pub(crate) async fn topic_tags(
     resource: &str,
     arn: &str,
 ) -> Result<Option<BTreeMap<String, String>>, Error> {
+    if let Some(tags) = crate::resources::tag_index::tags_of(ctx, arn).await {
+        return Ok(Some(tags));
+    }
     ctx.aws
         .reads
         .cloned("SNS.ListTagsForResource", arn, || {
