@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
-use aws_sdk_lambda::types::EventSourceMappingConfiguration;
+use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionConfiguration};
 
 use super::provider::{is_not_found, NOT_FOUND};
 use crate::error::Error;
@@ -17,6 +17,8 @@ use crate::resources::{absent_as_none, Ctx, Kind, ResourceId};
 pub(crate) struct OwnedFunction {
     pub logical: String,
     pub physical: String,
+    /// As ListFunctions reports it (what a read compares, without tags).
+    pub config: FunctionConfiguration,
 }
 
 /// `arn:…:function:name:$LATEST` → `arn:…:function:name`.
@@ -24,7 +26,9 @@ pub(crate) fn unqualified(arn: &str) -> &str {
     arn.strip_suffix(":$LATEST").unwrap_or(arn)
 }
 
-/// GetFunction (configuration and tags); `None` when the function does not exist.
+/// Configuration and tags of a function; `None` when it does not exist. While planning, from
+/// the stack's ListFunctions and the tag index when both show it; else (a function either does
+/// not show yet, both being eventually consistent) from GetFunction.
 pub(crate) async fn get_function(
     ctx: &Ctx,
     id: &ResourceId,
@@ -33,6 +37,20 @@ pub(crate) async fn get_function(
     ctx.aws
         .reads
         .get("Lambda.GetFunction", physical, || async {
+            if ctx.aws.reads.is_planning() {
+                let listed = stack_functions(ctx).await?;
+                if let Some(f) = listed.iter().find(|f| f.physical == physical) {
+                    let arn = f.config.function_arn().map(unqualified).unwrap_or_default();
+                    if let Some(tags) = crate::resources::tag_index::tags_of(ctx, arn).await {
+                        return Ok(Some(
+                            GetFunctionOutput::builder()
+                                .configuration(f.config.clone())
+                                .set_tags(Some(tags.into_iter().collect()))
+                                .build(),
+                        ));
+                    }
+                }
+            }
             let got = ctx
                 .aws
                 .lambda
@@ -76,6 +94,7 @@ async fn stack_functions(ctx: &Ctx) -> Result<Arc<Vec<OwnedFunction>>, Error> {
                         found.push(OwnedFunction {
                             logical: logical.to_string(),
                             physical: physical.to_string(),
+                            config: f.clone(),
                         });
                     }
                 }
