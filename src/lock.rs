@@ -306,7 +306,8 @@ pub struct LockReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub took_over: Option<Holder>,
     pub renewals: usize,
-    /// False when the release failed (the lease then expires by itself).
+    /// False when the release failed (the lease then expires by itself) or another run holds
+    /// the lock now.
     pub released: bool,
     #[serde(serialize_with = "ser_opt_ms")]
     pub released_at: Option<u64>,
@@ -762,13 +763,9 @@ impl StackLock {
                 ));
                 false
             }
-            Ok(Attempt::Refused(None)) => {
-                progress.note(format!(
-                    "the lock on stack {} was already gone when releasing it (broken with `orderflow unlock`?)",
-                    self.table.stack
-                ));
-                false
-            }
+            // Gone already: a retried DeleteItem whose first attempt was applied, or a lock
+            // broken with `orderflow unlock` since the last renewal. Either way none is left.
+            Ok(Attempt::Refused(None)) => true,
             Err(e) => {
                 // Not fatal to the work's result: the lease ends by itself.
                 eprintln!(
