@@ -89,17 +89,40 @@ pub async fn tags_of(ctx: &Ctx, arn: &str) -> Option<Tags> {
 pub async fn queue_tags(ctx: &Ctx, name: &str) -> Option<Tags> {
     let index = index(ctx).await?;
     let region = &ctx.aws.region;
-    let listed = index.as_ref().as_ref()?.iter().find_map(|(arn, tags)| {
-        let mut parts = arn.splitn(6, ':');
-        let (_, _, service, r, _, resource) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-        );
-        (service == "sqs" && r == region && resource == name).then(|| tags.clone())
-    })?;
+    let listed = index
+        .as_ref()
+        .as_ref()?
+        .iter()
+        .find(|(arn, _)| is_queue_arn(arn, region, name))
+        .map(|(_, tags)| tags.clone())?;
     ctx.is_owned(&listed).then_some(listed)
+}
+
+/// Is `arn` the ARN of the queue `name` in `region` (any partition and account)?
+fn is_queue_arn(arn: &str, region: &str, name: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "sqs", r, _, n] if *r == region && *n == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_arns_match_by_service_region_and_name() {
+        let arn = "arn:aws:sqs:eu-west-1:123456789012:shop-orders";
+        assert!(is_queue_arn(arn, "eu-west-1", "shop-orders"));
+        assert!(!is_queue_arn(arn, "eu-west-1", "shop-orders-dlq"));
+        assert!(!is_queue_arn(arn, "us-east-1", "shop-orders"));
+        assert!(!is_queue_arn(
+            "arn:aws:sns:eu-west-1:123456789012:shop-orders",
+            "eu-west-1",
+            "shop-orders"
+        ));
+        assert!(is_queue_arn(
+            "arn:aws-cn:sqs:cn-north-1:1:shop-orders",
+            "cn-north-1",
+            "shop-orders"
+        ));
+    }
 }
