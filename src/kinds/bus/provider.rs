@@ -203,7 +203,11 @@ impl Provider for BusProvider {
         let Some((arn, description)) = bus_details(ctx, &res, &physical).await? else {
             return Ok(None);
         };
-        let tags = event_resource_tags(ctx, &res, &arn).await?;
+        // A bus deleted a moment ago may still be listed: gone if its tags are.
+        let tags = event_resource_tags(ctx, &res, &arn).await;
+        let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
+            return Ok(None);
+        };
         Ok(Some(Live {
             props: BTreeMap::from([
                 ("description".into(), text_value(description.as_deref())),

@@ -477,8 +477,15 @@ impl Provider for RuleProvider {
             .as_deref()
             .map(|p| serde_json::from_str(p).unwrap_or_else(|_| Value::String(p.to_string())))
             .unwrap_or(Value::Null);
-        let targets = list_targets(ctx, &res, &bus, &physical).await?;
-        let tags = event_resource_tags(ctx, &res, &arn).await?;
+        // A rule deleted a moment ago may still be listed: gone if its targets or tags are.
+        let targets = list_targets(ctx, &res, &bus, &physical).await;
+        let Some(targets) = absent_as_none(targets, NOT_FOUND)? else {
+            return Ok(None);
+        };
+        let tags = event_resource_tags(ctx, &res, &arn).await;
+        let Some(tags) = absent_as_none(tags, NOT_FOUND)? else {
+            return Ok(None);
+        };
         Ok(Some(Live {
             props: BTreeMap::from([
                 ("event_pattern".into(), pattern),
