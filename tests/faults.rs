@@ -144,6 +144,13 @@ async fn error_shapes_parse_in_the_sdk_as_real_ones_do() {
         _
     );
     throttled!(
+        aws_sdk_resourcegroupstagging::Client,
+        "GetResources",
+        "ThrottledException",
+        |c| c.get_resources().send(),
+        _
+    );
+    throttled!(
         aws_sdk_eventbridge::Client,
         "ListEventBuses",
         "ThrottlingException",

@@ -8,7 +8,7 @@
 //! - SQS: JSON 1.0 since 2023 (`X-Amz-Target: AmazonSQS.<Op>`) with query compatibility: the
 //!   legacy code travels in `x-amzn-query-error: <code>;<Sender|Receiver>`, which the SDK prefers
 //!   over `__type` (aws-sdk-sqs `aws_query_compatible_errors.rs`).
-//! - EventBridge: JSON 1.1, `X-Amz-Target: AWSEvents.<Op>`, errors `{"__type": "<Code>"}`.
+//! - EventBridge, Resource Groups Tagging: JSON 1.1, `X-Amz-Target: AWSEvents.<Op>`, errors `{"__type": "<Code>"}`.
 //! - Lambda, API Gateway v2, SES v2: REST-JSON, the code in `X-Amzn-ErrorType`.
 //! - IAM, SNS: query (`Action=<Op>` form body), errors as XML `<ErrorResponse><Error><Type/><Code/><Message/></Error>`.
 
@@ -272,7 +272,8 @@ pub fn protocol(service: &str) -> Protocol {
     match service {
         "dynamodb" => Protocol::Json10,
         "sqs" => Protocol::Json10QueryCompatible,
-        "events" => Protocol::Json11,
+        // EventBridge; the Resource Groups Tagging API (`GetResources`) too.
+        "events" | "tagging" => Protocol::Json11,
         "iam" | "sns" | "sts" => Protocol::QueryXml,
         _ => Protocol::RestJson,
     }
@@ -399,6 +400,8 @@ pub fn throttling(service: &str) -> AwsError {
         "iam" | "sns" | "sts" => AwsError::new(400, "Throttling", "Rate exceeded"),
         // SQS: query code RequestThrottled, JSON shape RequestThrottled.
         "sqs" => AwsError::new(400, "RequestThrottled", "Request is throttled."),
+        // Resource Groups Tagging API: ThrottledException (400).
+        "tagging" => AwsError::new(400, "ThrottledException", "Rate exceeded"),
         "dynamodb" => AwsError::new(
             400,
             "ThrottlingException",
