@@ -10,8 +10,10 @@
 //! If a renewal finds the lock gone or taken over (`orderflow unlock`, or the lease ran out
 //! while AWS was unreachable), the run stops instead of working on unprotected.
 //!
-//! Expiry compares clocks of different machines: they must agree to well within the lease
-//! (two thirds of it is the margin), which NTP gives by a wide margin.
+//! Expiry compares clocks of different machines. A holder whose renewals fail stops working a
+//! sixth of the lease before its lease runs out by its own clock, so clocks that agree to
+//! within that margin (20 s by default; NTP keeps them within milliseconds) never let two runs
+//! work at once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -39,7 +41,11 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
 /// Exit code of `up`/`down` when another run holds the stack's lock past `--lock-timeout`.
 pub const EXIT_LOCKED: u8 = 5;
 /// How long a holder that stopped renewing blocks others (`ORDERFLOW_LOCK_LEASE` seconds).
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// Two minutes: a crashed CI job delays the next run by at most that (well inside the default
+/// `--lock-timeout`, so the next run simply waits it out), while a holder rides out a minute
+/// and more of failing renewals (throttling, a network blip, a stalled machine) before it must
+/// stop mid-apply.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 /// Waiting: how often the lock is tried again, and how often "still waiting" is printed.
 const POLL: Duration = Duration::from_secs(2);
 const NOTE_EVERY: Duration = Duration::from_secs(15);
@@ -407,6 +413,7 @@ impl LockTable {
         create_table: bool,
         progress: &Progress,
     ) -> Result<Attempt, Error> {
+        let mut created = false;
         loop {
             self.calls.write();
             let out = self
@@ -440,8 +447,10 @@ impl LockTable {
                     };
                     return Ok(Attempt::Refused(current));
                 }
-                Err(e) if e.code() == Some(NOT_FOUND) && create_table => {
+                // Once: a table that is ACTIVE yet unknown to PutItem is an error, not a loop.
+                Err(e) if e.code() == Some(NOT_FOUND) && create_table && !created => {
                     self.create_table(progress).await?;
+                    created = true;
                 }
                 Err(e) => return Err(Error::aws(self.resource(), "PutItem", e)),
             }
@@ -793,9 +802,11 @@ impl StackLock {
     }
 }
 
-/// Renew every third of the lease. A refused renewal (lock broken or taken over) or a lease
-/// that ran out while renewals failed reports the loss; transient errors are retried at the
-/// next beat, while the lease still has two thirds of its time to go.
+/// Renew every third of the lease. A refused renewal (lock broken or taken over) reports the
+/// loss at once. A failed one (AWS unreachable, throttled, a call that hangs) is retried every
+/// [`renew_retry`] until a sixth of the lease before it runs out by our clock; then the loss is
+/// reported, so the run stops before another run may take the lock over (the sixth is the
+/// margin for clock skew and for requests still in flight).
 async fn heartbeat(
     table: LockTable,
     current: Arc<Mutex<Holder>>,
@@ -804,17 +815,24 @@ async fn heartbeat(
     lost: tokio::sync::watch::Sender<Option<String>>,
 ) {
     let every = lease / 3;
+    let margin = lease.as_millis() as u64 / 6;
+    let mut next = every;
     loop {
-        tokio::time::sleep(every).await;
-        let mut next = current.lock().expect("lock state poisoned").clone();
-        let now = now_ms();
-        next.expires_at = now + lease.as_millis() as u64;
-        match table.renew(&next).await {
-            Ok(Attempt::Done(_)) => {
+        tokio::time::sleep(next).await;
+        let expires = current.lock().expect("lock state poisoned").expires_at;
+        let stop_at = expires.saturating_sub(margin);
+        let mut renewed = current.lock().expect("lock state poisoned").clone();
+        renewed.expires_at = now_ms() + lease.as_millis() as u64;
+        // A renewal that hangs must not outlive the lease it is meant to extend.
+        let budget = Duration::from_millis(stop_at.saturating_sub(now_ms()));
+        let failure = match tokio::time::timeout(budget, table.renew(&renewed)).await {
+            Ok(Ok(Attempt::Done(_))) => {
                 renewals.fetch_add(1, Ordering::Relaxed);
-                *current.lock().expect("lock state poisoned") = next;
+                *current.lock().expect("lock state poisoned") = renewed;
+                next = every;
+                continue;
             }
-            Ok(Attempt::Refused(other)) => {
+            Ok(Ok(Attempt::Refused(other))) => {
                 let why = match other {
                     Some(h) => format!("it is now held by {}", h.describe(now_ms())),
                     None => "it was broken with `orderflow unlock`".to_string(),
@@ -822,19 +840,29 @@ async fn heartbeat(
                 let _ = lost.send(Some(why));
                 return;
             }
-            Err(e) => {
-                let expires = current.lock().expect("lock state poisoned").expires_at;
-                if now_ms() >= expires {
-                    let _ = lost.send(Some(format!(
-                        "its lease expired at {} while renewals failed: {e}",
-                        utc(expires)
-                    )));
-                    return;
-                }
-                eprintln!("warning: renewing the lock failed (retrying): {e}");
-            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {}", span(budget.as_millis() as u64)),
+        };
+        let now = now_ms();
+        if now >= stop_at {
+            let _ = lost.send(Some(format!(
+                "its lease runs out at {} and renewing it failed: {failure}",
+                utc(expires)
+            )));
+            return;
         }
+        eprintln!(
+            "warning: renewing the lock on stack {} failed (retrying; the lease runs out at {}): {failure}",
+            table.stack,
+            utc(expires)
+        );
+        next = renew_retry(lease).min(Duration::from_millis(stop_at - now));
     }
+}
+
+/// After a failed renewal, try again this soon (several tries fit before the run must stop).
+fn renew_retry(lease: Duration) -> Duration {
+    (lease / 12).max(Duration::from_millis(250))
 }
 
 /// Ctrl-C or SIGTERM (CI cancelling a job): release the lock, then exit 130 or 143 (128 +
@@ -919,6 +947,54 @@ mod tests {
         );
         assert!(!h.expired(1_700_000_059_999));
         assert!(h.expired(1_700_000_060_000));
+    }
+
+    /// Renewals that cannot reach AWS: the heartbeat retries, then reports the lock lost
+    /// (rather than let the run work on past its lease) and names the expiry.
+    #[tokio::test]
+    async fn failing_renewals_report_the_lock_lost() {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        // Nothing listens on port 1: every call fails to connect.
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:1")
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .build();
+        let table = LockTable {
+            client: aws_sdk_dynamodb::Client::from_conf(conf),
+            stack: "shop".into(),
+            calls: Arc::default(),
+        };
+        let lease = Duration::from_secs(3);
+        let now = now_ms();
+        let me = holder(now, now + 3000);
+        let expiry = utc(me.expires_at);
+        let (tx, mut rx) = tokio::sync::watch::channel(None);
+        let renewals = Arc::new(AtomicUsize::new(0));
+        let beat = tokio::spawn(heartbeat(
+            table.clone(),
+            Arc::new(Mutex::new(me)),
+            lease,
+            renewals.clone(),
+            tx,
+        ));
+        let why = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(Option::is_some))
+            .await
+            .expect("the heartbeat never reported the loss")
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert!(
+            why.starts_with(&format!(
+                "its lease runs out at {expiry} and renewing it failed"
+            )),
+            "{why}"
+        );
+        beat.await.unwrap();
+        assert_eq!(renewals.load(Ordering::Relaxed), 0);
+        // It retried before giving up: more than one PutItem.
+        assert!(table.calls.writes.load(Ordering::Relaxed) > 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The stack lock and `orderflow unlock`: two concurrent `up`s run one after the other (the
 //! second names the first as the holder while it waits); `--lock-timeout 0` fails at once while
 //! the stack is locked; a lock left by a killed run is broken by `unlock --yes` (refused without
-//! it) or taken over once its lease expires; a run whose lock is broken stops.
+//! it) or taken over once its lease expires; `--lock-timeout 0` changes nothing; an expired lock
+//! written by another machine is taken over; a run whose lock is broken stops.
 
 mod common;
 #[path = "common/stack.rs"]
@@ -189,6 +190,119 @@ async fn two_concurrent_ups_run_one_after_the_other() {
     assert_eq!(ops["DynamoDB.PutItem"], 1, "{third}");
     assert_eq!(ops["DynamoDB.DeleteItem"], 1, "{third}");
     assert!(ops.get("DynamoDB.CreateTable").is_none(), "{third}");
+}
+
+/// The lock table as a privileged principal would create it beforehand (README: key `stack`,
+/// type S, on-demand), so orderflow finds it and never creates one.
+async fn create_lock_table(ddb: &aws_sdk_dynamodb::Client) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(LOCK_TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("stack")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("stack")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create the lock table");
+}
+
+/// Another machine's lock on the stack, written directly: held by ci@runner-7 (pid 2147),
+/// its lease ending `expires_in_ms` from now (negative: already expired).
+async fn put_foreign_lock(ddb: &aws_sdk_dynamodb::Client, stack: &str, expires_in_ms: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    ddb.put_item()
+        .table_name(LOCK_TABLE)
+        .item("stack", s(stack))
+        .item("holder", s("ci@runner-7"))
+        .item("pid", n(2147))
+        .item("command", s("orderflow up"))
+        .item("token", s("0123456789abcdef0123456789abcdef"))
+        .item("acquired_at", n(now - 600_000))
+        .item("expires_at", n(now + expires_in_ms))
+        .send()
+        .await
+        .expect("write the lock item");
+}
+
+/// `--lock-timeout 0` against a live lock fails at once (exit 5), naming the holder, and
+/// changes nothing: a refused `up` creates nothing, a refused `down` deletes nothing. A lock
+/// whose lease has expired is taken over without `unlock`.
+#[tokio::test]
+async fn lock_timeout_0_touches_nothing_and_an_expired_lock_is_taken_over() {
+    let emu = TestEmulator::start();
+    let stack = Stack::new(&emu, "lock-zero", &[]);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
+    create_lock_table(&ddb).await;
+    put_foreign_lock(&ddb, &stack.name, 3_600_000).await;
+
+    let refused = |cmd: &[&str]| {
+        let out = stack.run(cmd);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(5), "{cmd:?}: {err}");
+        assert_eq!(stdout(&out), "", "{cmd:?}");
+        let named = format!(
+            "stack {} is locked by ci@runner-7 (pid 2147, `orderflow up`) since ",
+            stack.name
+        );
+        assert!(
+            err.contains(&named),
+            "{cmd:?}: expected `{named}` in:\n{err}"
+        );
+        assert!(err.contains("not waiting (--lock-timeout 0)"), "{err}");
+    };
+
+    // A refused up: the stack still has everything to create.
+    refused(&["up", "--yes", "--output", "json", "--lock-timeout", "0"]);
+    let plan = stack.json(&["plan", "--output", "json"]);
+    let steps = plan["steps"].as_array().unwrap();
+    assert!(!steps.is_empty());
+    assert!(
+        steps.iter().all(|s| s["action"] == "create"),
+        "a refused up changed the stack: {plan}"
+    );
+
+    // Expired (its holder stopped renewing): the next up takes it over, no unlock needed, and
+    // the lock costs it one PutItem and one DeleteItem (the table exists: no CreateTable).
+    put_foreign_lock(&ddb, &stack.name, -1_000).await;
+    let up = stack.json(&["up", "--yes", "--output", "json", "--lock-timeout", "0"]);
+    assert_eq!(up["lock"]["took_over"]["holder"], "ci@runner-7", "{up}");
+    assert_eq!(up["lock"]["took_over"]["pid"], 2147, "{up}");
+    assert_eq!(up["lock"]["api_calls"], 2, "{up}");
+    assert!(lock_item(&ddb, &stack.name).await.is_none());
+
+    // A refused down deletes nothing: the stack is still up to date.
+    put_foreign_lock(&ddb, &stack.name, 3_600_000).await;
+    refused(&["down", "--yes", "--delete-data", "--lock-timeout", "0"]);
+    let plan = stack.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    // plan does not wait for the lock, but says a run holds it.
+    assert!(
+        stderr(&plan).contains("is locked by ci@runner-7"),
+        "{}",
+        stderr(&plan)
+    );
+    // The foreign lock is untouched.
+    let item = lock_item(&ddb, &stack.name).await.expect("still locked");
+    assert_eq!(item["pid"], AttributeValue::N("2147".into()));
 }
 
 #[tokio::test]
