@@ -111,7 +111,15 @@ pub struct Clients {
 /// pipeline slows down instead of failing.
 pub async fn load_config(target: &Target, default_region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(8));
+        .retry_config(RetryConfig::adaptive().with_max_attempts(8))
+        // A connection that never answers must not hang a run forever: each attempt gives up
+        // (and is retried) after these. Generous for the largest call, a function upload.
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .operation_attempt_timeout(std::time::Duration::from_secs(120))
+                .build(),
+        );
     if let Some(p) = &target.profile {
         loader = loader.profile_name(p);
     }
