@@ -428,13 +428,17 @@ impl Provider for RouteProvider {
                 .await
                 .map_err(|e| Error::aws(&res, "CreateRoute", e))
         })
-        .await?;
+        .await;
+        // CreateIntegration is not idempotent: if its response was lost and the SDK retried it,
+        // the first integration is left targeted by no route. Remove it now, not next time —
+        // also when CreateRoute failed (e.g. "already exists" after its own lost response, which
+        // the engine then adopts).
+        let cleaned = remove_orphans(ctx, &res, &api_id, &key).await;
+        let created = created?;
+        cleaned?;
         let route_id = created
             .route_id()
             .ok_or_else(|| Error::Other(format!("{res}: CreateRoute returned no id")))?;
-        // CreateIntegration is not idempotent: if its response was lost and the SDK retried it,
-        // the first integration is left targeted by no route. Remove it now, not next time.
-        remove_orphans(ctx, &res, &api_id, &key).await?;
         Ok(outputs(&key, &api_id, route_id, Some(&integration_id)))
     }
 
