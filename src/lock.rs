@@ -953,10 +953,12 @@ mod tests {
     /// (rather than let the run work on past its lease) and names the expiry.
     #[tokio::test]
     async fn failing_renewals_report_the_lock_lost() {
-        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-        // Nothing listens on port 1: every call fails to connect.
+        use aws_sdk_dynamodb::config::{retry::RetryConfig, BehaviorVersion, Credentials, Region};
+        // Nothing listens on port 1: every call fails to connect, at once (no SDK retries, so
+        // the heartbeat's own retries are what is counted).
         let conf = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
             .region(Region::new("us-east-1"))
             .endpoint_url("http://127.0.0.1:1")
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
