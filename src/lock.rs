@@ -347,6 +347,27 @@ impl Calls {
     }
 }
 
+/// An AWS error of a lock call. A permission error says where the lock lives and where the
+/// actions it needs are listed, since the deployer's policy may predate the lock.
+fn aws_error<E>(resource: impl std::fmt::Display, action: &str, err: E) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut err = Error::aws(resource, action, err);
+    if let Error::Aws { code, message, .. } = &mut err {
+        if matches!(
+            code.as_deref(),
+            Some("AccessDeniedException" | "AccessDenied")
+        ) {
+            message.push_str(&format!(
+                " (orderflow keeps each stack's lock in the DynamoDB table {TABLE}; the README's \
+                 \"Stack lock\" section lists the IAM actions it needs)"
+            ));
+        }
+    }
+    err
+}
+
 /// The DynamoDB side of the lock for one stack.
 #[derive(Debug, Clone)]
 pub struct LockTable {
@@ -399,7 +420,7 @@ impl LockTable {
         {
             Ok(out) => Ok(out.item),
             Err(e) if e.code() == Some(NOT_FOUND) => Ok(None),
-            Err(e) => Err(Error::aws(self.resource(), "GetItem", e)),
+            Err(e) => Err(aws_error(self.resource(), "GetItem", e)),
         }
     }
 
@@ -452,7 +473,7 @@ impl LockTable {
                     self.create_table(progress).await?;
                     created = true;
                 }
-                Err(e) => return Err(Error::aws(self.resource(), "PutItem", e)),
+                Err(e) => return Err(aws_error(self.resource(), "PutItem", e)),
             }
         }
     }
@@ -496,16 +517,7 @@ impl LockTable {
         match created {
             Ok(_) => {}
             Err(e) if e.code() == Some("ResourceInUseException") => {}
-            Err(e) => {
-                let mut err = Error::aws(&resource, "CreateTable", e);
-                if let Error::Aws { message, .. } = &mut err {
-                    message.push_str(
-                        " (orderflow keeps its stack locks in this table; see the README's \
-                         \"Stack lock\" section for the IAM actions it needs)",
-                    );
-                }
-                return Err(err);
-            }
+            Err(e) => return Err(aws_error(&resource, "CreateTable", e)),
         }
         let deadline = Instant::now() + TABLE_ACTIVE_DEADLINE;
         loop {
@@ -516,7 +528,7 @@ impl LockTable {
                 .table_name(TABLE)
                 .send()
                 .await
-                .map_err(|e| Error::aws(&resource, "DescribeTable", e))?
+                .map_err(|e| aws_error(&resource, "DescribeTable", e))?
                 .table
                 .and_then(|t| t.table_status);
             if status == Some(TableStatus::Active) {
@@ -584,7 +596,7 @@ impl LockTable {
                 Ok(Attempt::Refused(current))
             }
             Err(e) if e.code() == Some(NOT_FOUND) => Ok(Attempt::Refused(None)),
-            Err(e) => Err(Error::aws(self.resource(), "DeleteItem", e)),
+            Err(e) => Err(aws_error(self.resource(), "DeleteItem", e)),
         }
     }
 

@@ -2,7 +2,8 @@
 //! second names the first as the holder while it waits); `--lock-timeout 0` fails at once while
 //! the stack is locked; a lock left by a killed run is broken by `unlock --yes` (refused without
 //! it) or taken over once its lease expires; `--lock-timeout 0` changes nothing; an expired lock
-//! written by another machine is taken over; a run whose lock is broken stops.
+//! written by another machine is taken over; a run that fails releases the lock; `down` keeps
+//! the shared lock table; a run whose lock is broken stops.
 
 mod common;
 #[path = "common/stack.rs"]
@@ -356,6 +357,23 @@ async fn a_killed_holders_lock_blocks_until_unlock_yes_breaks_it() {
     assert!(result["lock"].get("took_over").is_none(), "{result}");
     let plan = stack.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+
+    // A run that fails under the lock (here: down refused without --yes, after discovering
+    // what to delete) releases it.
+    let out = stack.run(&["down", "--delete-data"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+    assert!(lock_item(&ddb, &stack.name).await.is_none());
+
+    // down deletes the stack, never the lock table other stacks share.
+    let down = stack.json(&["down", "--yes", "--delete-data", "--output", "json"]);
+    assert!(!down["deleted"].as_array().unwrap().is_empty(), "{down}");
+    assert_eq!(down["lock"]["released"], true, "{down}");
+    ddb.describe_table()
+        .table_name(LOCK_TABLE)
+        .send()
+        .await
+        .expect("the lock table outlives down");
 }
 
 #[tokio::test]
