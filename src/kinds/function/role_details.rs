@@ -5,7 +5,9 @@
 //! thousand roles in the account, whatever the size of the pipeline.
 //!
 //! IAM is eventually consistent, so a role created a moment ago may be missing: a declared role
-//! the listing does not show is read directly (GetRole), never taken as absent.
+//! the listing does not show is read directly (GetRole), never taken as absent. Some accounts
+//! deny GetAccountAuthorizationDetails (it shows every policy of the account): then every role
+//! is read directly, as before this listing existed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +17,8 @@ use aws_sdk_iam::types::{EntityType, RoleDetail};
 use crate::error::Error;
 use crate::resources::Ctx;
 
-/// Role details by role name, every page (only while planning; `None` otherwise).
+/// Role details by role name, every page (only while planning, and `None` when the listing is
+/// not allowed).
 pub(crate) async fn account_roles(
     ctx: &Ctx,
 ) -> Result<Option<Arc<HashMap<String, RoleDetail>>>, Error> {
@@ -38,7 +41,15 @@ pub(crate) async fn account_roles(
                     .set_marker(marker.take())
                     .send()
                     .await
-                    .map_err(|e| Error::aws("roles", "GetAccountAuthorizationDetails", e))?;
+                    .map_err(|e| Error::aws("roles", "GetAccountAuthorizationDetails", e));
+                let out = match out {
+                    Ok(out) => out,
+                    Err(e) if e.code() == Some("AccessDenied") => {
+                        tracing::info!("iam:GetAccountAuthorizationDetails is denied: reading roles one by one");
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                };
                 for role in out.role_detail_list() {
                     if let Some(name) = role.role_name() {
                         roles.insert(name.to_string(), role.clone());
@@ -46,10 +57,10 @@ pub(crate) async fn account_roles(
                 }
                 match out.marker() {
                     Some(m) if out.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
-                    _ => return Ok(roles),
+                    _ => return Ok(Some(Arc::new(roles))),
                 }
             }
         })
         .await?;
-    Ok(Some(roles))
+    Ok(roles.as_ref().clone())
 }
