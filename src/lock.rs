@@ -347,6 +347,21 @@ impl Calls {
     }
 }
 
+/// `name=value, …` of an item, sorted by name, for messages about items orderflow did not write.
+fn describe_item(item: &HashMap<String, AttributeValue>) -> String {
+    let mut pairs: Vec<String> = item
+        .iter()
+        .map(|(k, v)| match v {
+            AttributeValue::S(s) => format!("{k}={s:?}"),
+            AttributeValue::N(n) => format!("{k}={n}"),
+            AttributeValue::Bool(b) => format!("{k}={b}"),
+            other => format!("{k}={other:?}"),
+        })
+        .collect();
+    pairs.sort();
+    pairs.join(", ")
+}
+
 /// An AWS error of a lock call. A permission error says where the lock lives and where the
 /// actions it needs are listed, since the deployer's policy may predate the lock.
 fn aws_error<E>(resource: impl std::fmt::Display, action: &str, err: E) -> Error
@@ -405,6 +420,48 @@ impl LockTable {
     /// orderflow did not write counts as not locked here (see [`acquire`] for the difference).
     pub async fn read(&self) -> Result<Option<Holder>, Error> {
         Ok(self.read_item().await?.as_ref().and_then(Holder::from_item))
+    }
+
+    /// The stack's item when it is not a lock orderflow wrote (hand-written, or by a
+    /// version with another layout), described as `name=value` pairs; `None` otherwise.
+    pub async fn foreign(&self) -> Result<Option<String>, Error> {
+        Ok(self
+            .read_item()
+            .await?
+            .filter(|item| Holder::from_item(item).is_none())
+            .map(|item| describe_item(&item)))
+    }
+
+    /// `orderflow unlock` on an item orderflow did not write: delete it, unless a real lock
+    /// (which always has a fresh random token) has replaced it since it was shown. False: it
+    /// changed or went meanwhile.
+    pub async fn delete_foreign(&self) -> Result<bool, Error> {
+        let Some(item) = self.read_item().await? else {
+            return Ok(false);
+        };
+        if Holder::from_item(&item).is_some() {
+            return Ok(false);
+        }
+        let request = self
+            .client
+            .delete_item()
+            .table_name(TABLE)
+            .set_key(Some(self.key()))
+            .expression_attribute_names("#t", "token");
+        let request = match item.get("token") {
+            Some(token) => request
+                .condition_expression("#t = :t")
+                .expression_attribute_values(":t", token.clone()),
+            None => request.condition_expression("attribute_not_exists(#t)"),
+        };
+        self.calls.write();
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(aws_error(self.resource(), "DeleteItem", e)),
+        }
     }
 
     async fn read_item(&self) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
@@ -680,8 +737,10 @@ pub async fn acquire(
                     None => {
                         return Err(Error::Other(format!(
                             "the item of stack {} in the lock table {TABLE} is not a lock \
-                             orderflow wrote; delete that item if nothing else uses it",
-                            table.stack
+                             orderflow wrote ({}); if nothing else uses it, `orderflow unlock` \
+                             deletes it",
+                            table.stack,
+                            describe_item(&item)
                         )))
                     }
                 },

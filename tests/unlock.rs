@@ -3,7 +3,8 @@
 //! the stack is locked; a lock left by a killed run is broken by `unlock --yes` (refused without
 //! it) or taken over once its lease expires; `--lock-timeout 0` changes nothing; an expired lock
 //! written by another machine is taken over; a run that fails releases the lock; `down` keeps
-//! the shared lock table; a run whose lock is broken stops.
+//! the shared lock table; an item orderflow did not write is reported, then deleted by
+//! `unlock`; a run whose lock is broken stops.
 
 mod common;
 #[path = "common/stack.rs"]
@@ -304,6 +305,34 @@ async fn lock_timeout_0_touches_nothing_and_an_expired_lock_is_taken_over() {
     // The foreign lock is untouched.
     let item = lock_item(&ddb, &stack.name).await.expect("still locked");
     assert_eq!(item["pid"], AttributeValue::N("2147".into()));
+
+    // An item orderflow did not write (no lease to wait out): up says so instead of waiting,
+    // and unlock deletes it after showing it.
+    ddb.put_item()
+        .table_name(LOCK_TABLE)
+        .item("stack", AttributeValue::S(stack.name.clone()))
+        .item("owner", AttributeValue::S("someone-else".into()))
+        .send()
+        .await
+        .unwrap();
+    let out = stack.run(&["up", "--yes"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a lock orderflow wrote"), "{err}");
+    assert!(err.contains(r#"owner="someone-else""#), "{err}");
+    let out = stack.run(&["unlock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(lock_item(&ddb, &stack.name).await.is_some());
+    let broken = stack.json(&["unlock", "--yes", "--output", "json"]);
+    assert_eq!(broken["status"], "unlocked", "{broken}");
+    assert!(
+        broken["foreign_item"]
+            .as_str()
+            .unwrap()
+            .contains("someone-else"),
+        "{broken}"
+    );
+    assert!(lock_item(&ddb, &stack.name).await.is_none());
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ pub struct UnlockResult {
     /// The lock that was broken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<Holder>,
+    /// The item deleted instead when it was not a lock orderflow wrote (`name=value, …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign_item: Option<String>,
 }
 
 impl fmt::Display for UnlockResult {
@@ -32,6 +35,11 @@ impl fmt::Display for UnlockResult {
                 h.who(),
                 crate::lock::utc(h.acquired_at)
             ),
+            None if self.status == "unlocked" => writeln!(
+                f,
+                "Unlocked stack {}: deleted its item in {}, which orderflow had not written.",
+                self.stack, self.table
+            ),
             None => writeln!(f, "Stack {} is not locked.", self.stack),
         }
     }
@@ -43,6 +51,11 @@ pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
     let table = LockTable::new(&ctx);
     let stack = ctx.spec.stack.clone();
     let mut holder = table.read().await?;
+    if holder.is_none() {
+        if let Some(item) = table.foreign().await? {
+            return delete_foreign(&table, &stack, &item, &args).await;
+        }
+    }
     loop {
         let Some(h) = holder else {
             emit(
@@ -52,6 +65,7 @@ pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
                     table: TABLE.into(),
                     status: "not_locked",
                     holder: None,
+                    foreign_item: None,
                 },
             )?;
             return Ok(ExitCode::SUCCESS);
@@ -81,6 +95,7 @@ pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
                         table: TABLE.into(),
                         status: "unlocked",
                         holder: Some(h),
+                        foreign_item: None,
                     },
                 )?;
                 return Ok(ExitCode::SUCCESS);
@@ -103,4 +118,38 @@ pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
             Some(None) => holder = None,
         }
     }
+}
+
+/// The stack's item is not a lock orderflow wrote (it blocks `up`/`down`, which refuse to
+/// guess whether its writer still works): show it, ask, delete it.
+async fn delete_foreign(
+    table: &LockTable,
+    stack: &str,
+    item: &str,
+    args: &UnlockArgs,
+) -> Result<ExitCode, Error> {
+    confirm(
+        &format!(
+            "The item of stack {stack} in the lock table {TABLE} is not a lock orderflow wrote \
+             ({item}). Delete it?"
+        ),
+        args.yes,
+    )?;
+    if !table.delete_foreign().await? {
+        return Err(Error::Refused(format!(
+            "not deleting the item of stack {stack} in {TABLE}: it changed meanwhile; run \
+             `orderflow unlock` again to see it"
+        )));
+    }
+    emit(
+        args.output,
+        &UnlockResult {
+            stack: stack.to_string(),
+            table: TABLE.into(),
+            status: "unlocked",
+            holder: None,
+            foreign_item: Some(item.to_string()),
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
