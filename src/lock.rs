@@ -692,7 +692,10 @@ pub async fn acquire(
     let lease = lease()?;
     let table = LockTable::new(ctx);
     let started = Instant::now();
-    let deadline = started + timeout;
+    // A huge --lock-timeout means "wait as long as it takes", not an overflow.
+    let deadline = started
+        .checked_add(timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 24 * 3600));
     let mut announced: Option<String> = None;
     let mut last_note = started;
     // Spread waiters' retries so they do not hit the item in lockstep.
