@@ -53,6 +53,8 @@ const NOTE_EVERY: Duration = Duration::from_secs(15);
 const TABLE_ACTIVE_DEADLINE: Duration = Duration::from_secs(120);
 /// Release after a signal must not hang the exit.
 const RELEASE_ON_SIGNAL_DEADLINE: Duration = Duration::from_secs(10);
+/// Release at the end of the work: longer, the SDK's retries of a throttled call get time.
+const RELEASE_DEADLINE: Duration = Duration::from_secs(30);
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
@@ -836,7 +838,15 @@ impl StackLock {
         let _ = heartbeat.await;
 
         let me = current.lock().expect("lock state poisoned").clone();
-        let released = match self.table.delete(&me.token).await {
+        // Bounded: an unreachable AWS must not hold up the exit, the lease ends by itself.
+        let release = tokio::time::timeout(RELEASE_DEADLINE, self.table.delete(&me.token));
+        let release = release.await.unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                what: "the lock's release (DeleteItem)".into(),
+                secs: RELEASE_DEADLINE.as_secs(),
+            })
+        });
+        let released = match release {
             Ok(Attempt::Done(_)) => true,
             Ok(Attempt::Refused(Some(other))) => {
                 progress.note(format!(
