@@ -131,12 +131,38 @@ impl Holder {
                 span(now - self.expires_at)
             )
         };
+        let gone = if self.gone_from_this_host() {
+            format!(
+                "; pid {} no longer runs on this host, so that run died without releasing it",
+                self.pid
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{} since {} ({} ago); {expiry}",
+            "{} since {} ({} ago); {expiry}{gone}",
             self.who(),
             utc(self.acquired_at),
             span(now.saturating_sub(self.acquired_at)),
         )
+    }
+
+    /// The holder ran on this host and its process is gone. Only ever a hint in messages,
+    /// never acted on: another machine or container may share this host name.
+    fn gone_from_this_host(&self) -> bool {
+        let on_this_host = self
+            .holder
+            .rsplit_once('@')
+            .is_some_and(|(_, h)| h == host());
+        let Ok(pid) = libc::pid_t::try_from(self.pid) else {
+            return false;
+        };
+        if !on_this_host || pid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 only checks whether the process exists; nothing is sent.
+        let rc = unsafe { libc::kill(pid, 0) };
+        rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
     }
 
     /// `user@host (pid N, `orderflow up`[, job])`
@@ -1081,6 +1107,24 @@ mod tests {
         assert_eq!(renewals.load(Ordering::Relaxed), 0);
         // It retried before giving up: more than one PutItem.
         assert!(table.calls.writes.load(Ordering::Relaxed) > 1);
+    }
+
+    #[test]
+    fn a_holder_gone_from_this_host_is_called_dead() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mut h = holder(1_700_000_000_000, 1_700_000_060_000);
+        h.holder = format!("someone@{}", host());
+        h.pid = dead;
+        let hint = format!("pid {dead} no longer runs on this host");
+        assert!(h.describe(1_700_000_001_000).contains(&hint));
+        // Alive (this process), or on another host: no such claim.
+        h.pid = std::process::id();
+        assert!(!h.describe(1_700_000_001_000).contains("no longer runs"));
+        h.pid = dead;
+        h.holder = "someone@another-host.example".into();
+        assert!(!h.describe(1_700_000_001_000).contains("no longer runs"));
     }
 
     #[test]

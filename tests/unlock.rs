@@ -359,6 +359,11 @@ async fn a_killed_holders_lock_blocks_until_unlock_yes_breaks_it() {
             "{err}"
         );
         assert!(err.contains("lease expires"), "{err}");
+        // Same host, pid gone: the message says the holder died.
+        assert!(
+            err.contains(&format!("pid {pid} no longer runs on this host")),
+            "{err}"
+        );
         assert!(err.contains("not waiting (--lock-timeout 0)"), "{err}");
         assert!(err.contains("orderflow unlock"), "{err}");
     }
