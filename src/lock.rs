@@ -322,6 +322,11 @@ impl LockTable {
                     self.create_table(progress).await?;
                     created = true;
                 }
+                // A renewal finding no table: it was deleted, and with it our lock. Waiting out
+                // the lease would let a run that recreates it work alongside us.
+                Err(e) if e.code() == Some(NOT_FOUND) && !create_table => {
+                    return Ok(Attempt::Refused(None))
+                }
                 Err(e) => return Err(aws_error(self.resource(), "PutItem", e)),
             }
         }
@@ -340,6 +345,9 @@ impl LockTable {
             .create_table()
             .table_name(TABLE)
             .billing_mode(BillingMode::PayPerRequest)
+            // Deleting it while runs hold locks would let two runs hold one: make that a
+            // deliberate two-step act.
+            .deletion_protection_enabled(true)
             .attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name("stack")
@@ -709,7 +717,9 @@ async fn heartbeat(
             Ok(Ok(Attempt::Refused(other))) => {
                 let why = match other {
                     Some(h) => format!("it is now held by {}", h.describe(now_ms())),
-                    None => "it was broken with `orderflow unlock`".to_string(),
+                    None => {
+                        "it was broken with `orderflow unlock`, or its table deleted".to_string()
+                    }
                 };
                 let _ = lost.send(Some(why));
                 return;

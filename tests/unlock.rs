@@ -403,11 +403,15 @@ async fn a_killed_holders_lock_blocks_until_unlock_yes_breaks_it() {
     let down = stack.json(&["down", "--yes", "--delete-data", "--output", "json"]);
     assert!(!down["deleted"].as_array().unwrap().is_empty(), "{down}");
     assert_eq!(down["lock"]["released"], true, "{down}");
-    ddb.describe_table()
+    let table = ddb
+        .describe_table()
         .table_name(LOCK_TABLE)
         .send()
         .await
-        .expect("the lock table outlives down");
+        .expect("the lock table outlives down")
+        .table
+        .unwrap();
+    assert_eq!(table.deletion_protection_enabled, Some(true), "{table:?}");
 }
 
 #[tokio::test]
