@@ -106,12 +106,16 @@ pub struct Clients {
 }
 
 /// Load the shared SDK configuration: standard credential chain, the given overrides,
-/// and adaptive-mode retries: backoff with jitter on throttling and 5xx, plus a client-side rate
-/// limiter per service that slows every caller down once the service throttles, so a large
-/// pipeline slows down instead of failing.
+/// and standard-mode retries: up to 8 attempts with exponential backoff and jitter on
+/// throttling, 5xx and dropped connections. How many resources are worked on at once is bounded
+/// by `--parallelism`, which is what keeps a large pipeline from throttling itself.
+///
+/// Not adaptive mode: its client-side rate limiter drops to about 0.5 requests per second after a
+/// single throttle and recovers slowly. Measured with the fault proxy (tests/faults.rs), one
+/// throttle per operation turned a 2 s `up` into 270–480 s, where standard mode took seconds.
 pub async fn load_config(target: &Target, default_region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(8))
+        .retry_config(RetryConfig::standard().with_max_attempts(8))
         // A connection that never answers must not hang a run forever: each attempt gives up
         // (and is retried) after these. Generous for the largest call, a function upload.
         .timeout_config(
