@@ -51,8 +51,10 @@ pub struct Backoff {
     /// Upper bound of the first pause; each retry doubles it, up to `max`.
     pub first: Duration,
     pub max: Duration,
-    /// Time from the first call after which no retry starts (a pause that would end past it
-    /// is not taken: the entries are reported as failed instead).
+    /// Time from the first call's answer after which no retry starts (a pause that would end
+    /// past it is not taken: the entries are reported as failed instead). Counted from the
+    /// answer, not the request: the SDK's own retries of that call (throttling, 5xx) can take
+    /// longer than the whole budget, and the failed entries still deserve their resends.
     pub budget: Duration,
 }
 
@@ -195,7 +197,8 @@ pub async fn put_all(
     entries: &[PutEventsRequestEntry],
     backoff: Backoff,
 ) -> Result<Vec<Option<String>>, PublishError> {
-    let started = clock.now();
+    // Set when the first call answers (see `Backoff::budget`).
+    let mut started = None;
     let mut event_ids: Vec<Option<String>> = vec![None; entries.len()];
     // Indices into `entries` still to send, in their original order.
     let mut pending: Vec<usize> = (0..entries.len()).collect();
@@ -256,6 +259,7 @@ pub async fn put_all(
             return Ok(event_ids);
         }
         let pause = backoff.pause(attempt - 1);
+        let started = *started.get_or_insert_with(|| clock.now());
         let elapsed = clock.now().saturating_duration_since(started);
         if elapsed + pause > backoff.budget {
             return Err(PublishError::new(
@@ -439,6 +443,39 @@ mod tests {
             vec![vec!["a", "b", "c", "d"], vec!["b", "d"], vec!["b"]]
         );
         assert_eq!(clock.pauses.borrow().len(), 2);
+    }
+
+    /// The first call answers late (the SDK retried it through throttling and 5xx for longer
+    /// than the whole budget): its failed entries are still resent.
+    struct SlowFirstCall<'a> {
+        bus: FakeBus,
+        clock: &'a FakeClock,
+    }
+
+    impl PutEvents for SlowFirstCall<'_> {
+        async fn put_events(
+            &self,
+            entries: &[PutEventsRequestEntry],
+        ) -> Result<Vec<EntryResult>, PublishError> {
+            if self.bus.calls.borrow().is_empty() {
+                self.clock
+                    .offset
+                    .set(self.clock.offset.get() + Duration::from_secs(30));
+            }
+            self.bus.put_events(entries).await
+        }
+    }
+
+    #[test]
+    fn a_first_call_slower_than_the_budget_still_gets_its_resends() {
+        let clock = FakeClock::new();
+        let slow = SlowFirstCall {
+            bus: FakeBus::new(&[("a", "InternalFailure", 1)]),
+            clock: &clock,
+        };
+        let ids = run(put_all(&slow, &clock, &entries(&["a"]), BACKOFF)).unwrap();
+        assert_eq!(ids, [Some("id-a".to_string())]);
+        assert_eq!(slow.bus.calls.borrow().len(), 2);
     }
 
     #[test]
