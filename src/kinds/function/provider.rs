@@ -645,17 +645,11 @@ impl Provider for FunctionProvider {
             .collect())
     }
 
-    /// Gone once GetFunction (what `read` uses) stops finding it. A direct call, never cached.
+    /// Gone once GetFunction stops finding it. Called after planning, so `get_function` asks AWS
+    /// (never the plan's shared reads or listings).
     async fn still_visible(&self, ctx: &Ctx, target: &Discovered) -> Result<bool, Error> {
-        let found = ctx
-            .aws
-            .lambda
-            .get_function()
-            .function_name(&target.handle)
-            .send()
-            .await
-            .map_err(|e| Error::aws(&target.id, "GetFunction", e));
-        Ok(absent_as_none(found, NOT_FOUND)?.is_some())
+        let found = super::shared::get_function(ctx, &target.id, &target.handle).await?;
+        Ok(found.is_some())
     }
 
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {

@@ -497,30 +497,17 @@ impl Provider for QueueProvider {
 
     /// SQS documents that a deletion takes up to 60 s, during which the queue can still answer
     /// by name and by URL: gone once neither GetQueueUrl (what `read` starts with) nor
-    /// GetQueueAttributes on the deleted URL finds it. Direct calls, never a cached read.
+    /// GetQueueAttributes on the deleted URL finds it. Called after planning, so these
+    /// helpers ask AWS, never the plan's shared reads.
     async fn still_visible(&self, ctx: &Ctx, target: &Discovered) -> Result<bool, Error> {
         let res = target.id.to_string();
-        let by_name = ctx
-            .aws
-            .sqs
-            .get_queue_url()
-            .queue_name(&target.physical)
-            .send()
-            .await
-            .map_err(|e| Error::aws(&res, "GetQueueUrl", e));
-        if absent_as_none(by_name, MISSING_QUEUE)?.is_some() {
+        if queue_url(ctx, &res, &target.physical).await?.is_some() {
             return Ok(true);
         }
-        let by_url = ctx
-            .aws
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&target.handle)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| Error::aws(&res, "GetQueueAttributes", e));
-        Ok(absent_as_none(by_url, MISSING_QUEUE)?.is_some())
+        let arn = [QueueAttributeName::QueueArn];
+        Ok(queue_attributes(ctx, &res, &target.handle, &arn)
+            .await?
+            .is_some())
     }
 
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
