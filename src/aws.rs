@@ -85,6 +85,12 @@ impl Intercept for RecordCalls {
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub apigateway: aws_sdk_apigatewayv2::Client,
+    /// Metric alarms and their states.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Function log groups and their events.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// The EventBridge schema registry.
+    pub schemas: aws_sdk_schemas::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub ses: aws_sdk_sesv2::Client,
@@ -162,6 +168,21 @@ impl Clients {
         Clients {
             apigateway: aws_sdk_apigatewayv2::Client::from_conf(
                 aws_sdk_apigatewayv2::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            schemas: aws_sdk_schemas::Client::from_conf(
+                aws_sdk_schemas::config::Builder::from(config)
                     .interceptor(rec())
                     .build(),
             ),
