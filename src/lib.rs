@@ -15,6 +15,7 @@ pub mod graph;
 pub mod kinds;
 pub mod local;
 pub mod lock;
+pub mod operations;
 pub mod plan;
 pub mod progress;
 pub mod resources;
