@@ -16,9 +16,11 @@
 //! work at once.
 
 mod holder;
+mod last_run;
 
 use holder::span;
 pub use holder::{now_ms, utc, Holder};
+pub use last_run::LastRun;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -636,6 +638,18 @@ impl StackLock {
         let _ = heartbeat.await;
 
         let me = current.lock().expect("lock state poisoned").clone();
+        if result.is_ok() {
+            // For `status` ("last deploy"); the work is done either way, so a failure only warns.
+            let record = tokio::time::timeout(RELEASE_DEADLINE, self.table.record_run(&me));
+            match record.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("warning: could not record this run for `status`: {e}"),
+                Err(_) => eprintln!(
+                    "warning: could not record this run for `status`: no answer within {} s",
+                    RELEASE_DEADLINE.as_secs()
+                ),
+            }
+        }
         // Bounded: an unreachable AWS must not hold up the exit, the lease ends by itself.
         let release = tokio::time::timeout(RELEASE_DEADLINE, self.table.delete(&me.token));
         let release = release.await.unwrap_or_else(|_| {

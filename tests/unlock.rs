@@ -182,14 +182,15 @@ async fn two_concurrent_ups_run_one_after_the_other() {
         "{second_json}"
     );
 
-    // Released: no lock left. A no-op up makes exactly two lock calls and no stack write.
+    // Released: no lock left. A no-op up makes exactly three lock calls (take, record the run
+    // for `status`, release) and no stack write.
     let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
     assert!(lock_item(&ddb, &stack.name).await.is_none());
     let third = stack.up();
-    assert_eq!(third["lock"]["api_calls"], 2, "{third}");
+    assert_eq!(third["lock"]["api_calls"], 3, "{third}");
     assert_eq!(third["api_calls"]["writes"], 0, "{third}");
     let ops = &third["api_calls"]["by_operation"];
-    assert_eq!(ops["DynamoDB.PutItem"], 1, "{third}");
+    assert_eq!(ops["DynamoDB.PutItem"], 2, "{third}");
     assert_eq!(ops["DynamoDB.DeleteItem"], 1, "{third}");
     assert!(ops.get("DynamoDB.CreateTable").is_none(), "{third}");
 }
@@ -283,12 +284,13 @@ async fn lock_timeout_0_touches_nothing_and_an_expired_lock_is_taken_over() {
     );
 
     // Expired (its holder stopped renewing): the next up takes it over, no unlock needed, and
-    // the lock costs it one PutItem and one DeleteItem (the table exists: no CreateTable).
+    // the lock costs it two PutItems (take, record the run) and one DeleteItem (the table
+    // exists: no CreateTable).
     put_foreign_lock(&ddb, &stack.name, -1_000).await;
     let up = stack.json(&["up", "--yes", "--output", "json", "--lock-timeout", "0"]);
     assert_eq!(up["lock"]["took_over"]["holder"], "ci@runner-7", "{up}");
     assert_eq!(up["lock"]["took_over"]["pid"], 2147, "{up}");
-    assert_eq!(up["lock"]["api_calls"], 2, "{up}");
+    assert_eq!(up["lock"]["api_calls"], 3, "{up}");
     assert!(lock_item(&ddb, &stack.name).await.is_none());
 
     // A refused down deletes nothing: the stack is still up to date.
