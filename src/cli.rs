@@ -97,6 +97,17 @@ pub enum Command {
     Local(LocalArgs),
     /// Break the stack's lock left by a run that crashed (shows who holds it and since when).
     Unlock(UnlockArgs),
+    /// One screen for the deployed stack: resources, functions, triggers, queues (dead-letter
+    /// queues marked), alarms, the last deploy, orders of the last hour. Exit 6 when something
+    /// needs attention (a dead-letter queue holds messages, an alarm is in ALARM...).
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod local;
 pub mod order;
 pub mod plan;
 pub mod send_order;
+pub mod status;
 pub mod unlock;
 pub mod up;
 pub mod validate;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Order(a) => order::run(g, a).await,
         Command::Local(a) => local::run(a).await,
         Command::Unlock(a) => unlock::run(g, a).await,
+        Command::Status(a) => status::run(g, a).await,
     }
 }
 
