@@ -22,6 +22,9 @@ use crate::error::Error;
 
 /// The MiniStack release orderflow is tested against.
 pub const MINISTACK_VERSION: &str = "1.5.33";
+/// Python packages MiniStack imports only for some services, pinned and installed with it:
+/// `cbor2` decodes the Smithy RPC v2 CBOR protocol that the CloudWatch SDK speaks (alarms).
+pub const EMULATOR_EXTRAS: &[&str] = &["cbor2==5.7.1"];
 
 /// MiniStack's customary port (the LocalStack edge port).
 pub const DEFAULT_PORT: u16 = 4566;
@@ -87,7 +90,15 @@ pub fn ensure_installed_in(home: &Path) -> Result<PathBuf, Error> {
     fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
 
     let _lock = lock_file(&dir.join("install.lock"))?;
+    let complete = installed_marker();
     if marker.is_file() && installed_version(&python).as_deref() == Some(MINISTACK_VERSION) {
+        if fs::read_to_string(&marker).is_ok_and(|m| m == complete) {
+            return Ok(python);
+        }
+        // Installed by a version of orderflow that did not install the extras yet.
+        install_extras(&python)?;
+        fs::write(&marker, &complete)
+            .map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
         return Ok(python);
     }
 
@@ -121,9 +132,29 @@ pub fn ensure_installed_in(home: &Path) -> Result<PathBuf, Error> {
             )))
         }
     }
-    fs::write(&marker, MINISTACK_VERSION)
+    install_extras(&python)?;
+    fs::write(&marker, &complete)
         .map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
     Ok(python)
+}
+
+/// What the marker file of a complete install says: the pinned packages.
+fn installed_marker() -> String {
+    std::iter::once(format!("ministack=={MINISTACK_VERSION}"))
+        .chain(EMULATOR_EXTRAS.iter().map(|p| p.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn install_extras(python: &Path) -> Result<(), Error> {
+    run_quiet(
+        Command::new(python)
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
+            .args(EMULATOR_EXTRAS)
+            .env("PIP_NO_INPUT", "1"),
+        &format!("installing {} from PyPI", EMULATOR_EXTRAS.join(" ")),
+        "check network access to PyPI (or PIP_INDEX_URL for a mirror)",
+    )
 }
 
 /// The version of `ministack` importable by `python`, if any.
