@@ -13,6 +13,7 @@ use crate::{
 /// after the transition is stored. Delivery is at least once (a function that failed after
 /// storing a transition publishes it again on its retry, with the same `at`), so consumers
 /// dedupe on (`order_id`, `new_status`, `at`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderStatusChanged {
     pub order_id: String,
@@ -77,21 +78,63 @@ pub enum BusEvent {
     Rejected(OrderRejected),
 }
 
-impl BusEvent {
-    pub fn source(&self) -> &'static str {
+/// The kinds of event the pipeline publishes, one per [`BusEvent`] variant: what the event
+/// schemas are made for (`schema::catalogue`), kept exhaustive by [`BusEvent::event_type`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventType {
+    OrderPlaced,
+    OrderStatusChanged,
+    OrderRejected,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [
+        EventType::OrderPlaced,
+        EventType::OrderStatusChanged,
+        EventType::OrderRejected,
+    ];
+
+    pub fn source(self) -> &'static str {
         match self {
-            BusEvent::OrderPlaced(_) => SOURCE,
-            BusEvent::StatusChanged(_) => STATUS_SOURCE,
-            BusEvent::Rejected(_) => REJECTED_SOURCE,
+            EventType::OrderPlaced => SOURCE,
+            EventType::OrderStatusChanged => STATUS_SOURCE,
+            EventType::OrderRejected => REJECTED_SOURCE,
         }
     }
 
-    pub fn detail_type(&self) -> &'static str {
+    pub fn detail_type(self) -> &'static str {
         match self {
-            BusEvent::OrderPlaced(_) => ORDER_PLACED,
-            BusEvent::StatusChanged(_) => ORDER_STATUS_CHANGED,
-            BusEvent::Rejected(_) => ORDER_REJECTED,
+            EventType::OrderPlaced => ORDER_PLACED,
+            EventType::OrderStatusChanged => ORDER_STATUS_CHANGED,
+            EventType::OrderRejected => ORDER_REJECTED,
         }
+    }
+
+    /// The type named by its `detail-type`.
+    pub fn parse(detail_type: &str) -> Option<EventType> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.detail_type() == detail_type)
+    }
+}
+
+impl BusEvent {
+    /// Which kind of event this is (every variant must map to one: adding a variant without
+    /// its [`EventType`] does not compile, so no published event lacks a schema).
+    pub fn event_type(&self) -> EventType {
+        match self {
+            BusEvent::OrderPlaced(_) => EventType::OrderPlaced,
+            BusEvent::StatusChanged(_) => EventType::OrderStatusChanged,
+            BusEvent::Rejected(_) => EventType::OrderRejected,
+        }
+    }
+
+    pub fn source(&self) -> &'static str {
+        self.event_type().source()
+    }
+
+    pub fn detail_type(&self) -> &'static str {
+        self.event_type().detail_type()
     }
 
     /// The `detail` JSON.

@@ -72,6 +72,7 @@ pub const ORDER_TTL_DAYS_ENV: &str = "ORDER_TTL_DAYS";
 pub const MAX_TTL_DAYS: u32 = 36_500;
 
 /// Where an order is in its lifecycle; serialized as its upper-case name (`"RECEIVED"`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]

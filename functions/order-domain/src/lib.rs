@@ -25,8 +25,10 @@ pub mod eventbridge;
 pub mod http;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "schema")]
+pub mod schema;
 
-pub use events::{BusEvent, OrderStatusChanged};
+pub use events::{BusEvent, EventType, OrderStatusChanged};
 pub use validate::{
     check_json, check_json_source, check_str, items_total, order_id_problems, usable_order_id,
     validate, validate_json, validate_json_source, validate_str, Violation,
@@ -60,6 +62,7 @@ pub const MAX_EMAIL_LEN: usize = 254;
 
 /// An order as it travels in the `OrderPlaced` event detail and the orders-queue message body.
 /// Holding an `Order` says nothing about its validity; see [`ValidOrder`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
@@ -76,6 +79,7 @@ pub struct Order {
     pub customer_email: Option<String>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineItem {
@@ -147,6 +151,7 @@ impl TryFrom<Order> for ValidOrder {
 
 /// One broken rule: a stable machine-readable code and a human-readable message naming the
 /// offending field and value. Serialized as `{"code": "...", "message": "..."}`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
     pub code: ReasonCode,
@@ -170,6 +175,7 @@ impl std::fmt::Display for Reason {
 
 /// The stable codes of [`Reason`]. Their snake_case names are part of the event and table
 /// contract: add codes, never rename them.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
@@ -268,6 +274,7 @@ impl std::fmt::Display for ReasonCode {
 }
 
 /// `detail` of the `OrderRejected` event validate-order publishes.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRejected {
     /// The order's id when it is usable as a table key (then a REJECTED record exists under it,
@@ -276,6 +283,7 @@ pub struct OrderRejected {
     pub reasons: Vec<Reason>,
     /// The `OrderPlaced` detail exactly as received (its text, not a re-serialisation: an
     /// integer beyond 64 bits stays as written).
+    #[cfg_attr(feature = "schema", schemars(with = "serde_json::Value"))]
     pub order: RawJson,
 }
 
