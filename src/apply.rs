@@ -215,11 +215,7 @@ async fn adopt(ctx: &Ctx, step: &Step, known: &Known, exists: Error) -> Result<O
             other => other,
         })?;
     if !live.owned {
-        return Err(Error::NotOwned {
-            resource: step.id.to_string(),
-            physical: step.physical.clone(),
-            stack: ctx.spec.stack.clone(),
-        });
+        return Err(crate::resources::not_owned(ctx, &step.id, &step.physical));
     }
     tracing::info!(resource = %step.id, "adopting a resource an earlier attempt created");
     Ok(converge(ctx, step, known, &live, || {})

@@ -23,14 +23,15 @@ pub enum Error {
     },
 
     #[error("{resource}: {physical} already exists but does not carry the tag orderflow:stack={stack}; refusing to manage a resource this stack does not own")]
-    #[diagnostic(
-        code(orderflow::not_owned),
-        help("rename the resource in pipeline.yaml, change the stack name, or delete/tag the existing resource yourself")
-    )]
+    #[diagnostic(code(orderflow::not_owned))]
     NotOwned {
         resource: String,
         physical: String,
         stack: String,
+        /// What to do about it; the kind's own advice where it has one
+        /// (`crate::resources::not_owned`).
+        #[help]
+        help: String,
     },
 
     #[error("building function crate `{crate_name}` failed: {message}")]

@@ -135,11 +135,7 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
         let physical = physical_name(ctx, &id);
         if let Some(l) = &live {
             if !l.owned {
-                return Err(Error::NotOwned {
-                    resource: id.to_string(),
-                    physical,
-                    stack: ctx.spec.stack.clone(),
-                });
+                return Err(crate::resources::not_owned(ctx, &id, &physical));
             }
             known.insert(id.clone(), l.outputs.clone());
         }

@@ -40,6 +40,8 @@ fn function(timeout_secs: u32) -> Function {
         access: Vec::new(),
         dead_letter_queue: None,
         async_retry_attempts: None,
+        log_retention_days: 14,
+        adopt_log_group: false,
     }
 }
 

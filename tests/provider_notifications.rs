@@ -635,6 +635,8 @@ async fn function_subscriber_and_its_permission() {
             access: Vec::new(),
             dead_letter_queue: None,
             async_retry_attempts: None,
+            log_retention_days: 14,
+            adopt_log_group: false,
         },
     );
     spec.topics.insert(

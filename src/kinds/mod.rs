@@ -22,6 +22,7 @@ pub mod api;
 pub mod bus;
 pub mod email_identity;
 pub mod function;
+pub mod log_group;
 pub mod queue;
 pub mod rule;
 pub mod table;
@@ -283,6 +284,7 @@ registry! {
         Topic = "topic" => topic::TopicProvider,
         Function = "function" => function::FunctionProvider,
         Role = "role" => function::RoleProvider,
+        LogGroup = "log_group" => log_group::LogGroupProvider,
         EmailIdentity = "email_identity" => email_identity::EmailIdentityProvider,
         Queue = "queue" => queue::QueueProvider,
         Bus = "bus" => bus::BusProvider,

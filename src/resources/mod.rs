@@ -354,6 +354,29 @@ pub trait Provider: Send + Sync {
     fn display_name(&self, ctx: &Ctx, name: &str) -> String {
         ctx.physical_name(name)
     }
+
+    /// What to tell the user when the resource exists without this stack's ownership tag, where
+    /// the kind knows better than the generic advice (a log group Lambda created: adopt it).
+    fn not_owned_help(&self, _ctx: &Ctx, _name: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The refusal to manage `id`, which exists as `physical` without this stack's ownership tag.
+pub(crate) fn not_owned(ctx: &Ctx, id: &ResourceId, physical: &str) -> Error {
+    let help = id
+        .kind
+        .provider()
+        .not_owned_help(ctx, &id.name)
+        .unwrap_or_else(|| {
+            "rename the resource in pipeline.yaml, change the stack name, or delete/tag the existing resource yourself".to_string()
+        });
+    Error::NotOwned {
+        resource: id.to_string(),
+        physical: physical.to_string(),
+        stack: ctx.spec.stack.clone(),
+        help,
+    }
 }
 
 #[cfg(test)]

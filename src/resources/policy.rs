@@ -80,9 +80,14 @@ pub struct Grant {
     pub arn: String,
 }
 
-/// Inline policy document for a function: one statement per (resource, verb), then the
-/// function's own CloudWatch Logs group. `partition`/`account` come from any ARN in the same
+/// Inline policy document for a function: one statement per (resource, verb), then writing to
+/// the function's own CloudWatch Logs group. `partition`/`account` come from any ARN in the same
 /// account; `region` is where the function runs.
+///
+/// No `logs:CreateLogGroup`: orderflow creates the group (tagged, with its retention) before the
+/// function. With the permission, a group deleted outside orderflow would be re-created by
+/// Lambda on the next invocation with infinite retention and no owner; without it, Lambda drops
+/// those log lines until `up` (whose plan shows the group missing) creates the group again.
 pub fn access_policy_document(
     grants: &[Grant],
     function_physical: &str,
@@ -106,11 +111,6 @@ pub fn access_policy_document(
     let log_group = format!(
         "arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function_physical}"
     );
-    statements.push(statement(
-        &unique_sid(&mut used_sids, "LogsCreateGroup".into()),
-        &["logs:CreateLogGroup"],
-        &log_group,
-    ));
     statements.push(statement(
         &unique_sid(&mut used_sids, "LogsWriteEvents".into()),
         &["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -295,6 +295,8 @@ mod tests {
             access,
             dead_letter_queue: None,
             async_retry_attempts: None,
+            log_retention_days: 14,
+            adopt_log_group: false,
         };
         Spec {
             functions: BTreeMap::from([("process".to_string(), f)]),
@@ -372,8 +374,6 @@ mod tests {
                 {"Sid": "WriteTableOrders", "Effect": "Allow",
                  "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
                  "Resource": format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/shop-orders")},
-                {"Sid": "LogsCreateGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"],
-                 "Resource": format!("arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/shop-process")},
                 {"Sid": "LogsWriteEvents", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                  "Resource": format!("arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/shop-process:*")},
             ]
@@ -474,6 +474,28 @@ mod tests {
         }
     }
 
+    /// orderflow creates the log group; a role that could create it would let Lambda re-create
+    /// a deleted one with infinite retention and no owner.
+    #[test]
+    fn the_role_writes_its_own_log_group_but_cannot_create_one() {
+        let spec = spec_with(vec![acc(Section::Queue, "orders", "consume")]);
+        let Prop::Known(doc) = role_policy(&spec, "process", "eu-west-1", &known_arns()) else {
+            panic!()
+        };
+        let logs: Vec<(String, String)> = actions_and_resources(&doc)
+            .into_iter()
+            .filter(|(a, _)| a.starts_with("logs:"))
+            .collect();
+        let streams = format!("arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/shop-process:*");
+        assert_eq!(
+            logs,
+            [
+                ("logs:CreateLogStream".to_string(), streams.clone()),
+                ("logs:PutLogEvents".to_string(), streams),
+            ]
+        );
+    }
+
     #[test]
     fn output_is_deterministic_and_deduplicated() {
         let a = spec_with(vec![
@@ -490,8 +512,8 @@ mod tests {
         let pb = role_policy(&b, "process", "eu-west-1", &known);
         assert_eq!(pa, pb);
         let Prop::Known(doc) = pa else { panic!() };
-        // consume, write, two log statements
-        assert_eq!(doc["Statement"].as_array().unwrap().len(), 4);
+        // consume, write, the log statement
+        assert_eq!(doc["Statement"].as_array().unwrap().len(), 3);
     }
 
     #[test]
@@ -528,7 +550,7 @@ mod tests {
         };
         assert_eq!(
             doc["Statement"][0]["Resource"],
-            "arn:aws-cn:logs:cn-north-1:999999999999:log-group:/aws/lambda/shop-process"
+            "arn:aws-cn:logs:cn-north-1:999999999999:log-group:/aws/lambda/shop-process:*"
         );
     }
 
@@ -559,12 +581,7 @@ mod tests {
             .collect();
         assert_eq!(
             sids,
-            [
-                "SendQueueAB",
-                "SendQueueAB2",
-                "LogsCreateGroup",
-                "LogsWriteEvents"
-            ]
+            ["SendQueueAB", "SendQueueAB2", "LogsWriteEvents"]
         );
         assert!(sids
             .iter()

@@ -40,6 +40,11 @@ pub struct Function {
     pub dead_letter_queue: Option<String>,
     /// Retries of a failed asynchronous invocation, 0..=2 (Lambda's default is 2).
     pub async_retry_attempts: Option<u32>,
+    /// Days the function's log group keeps its events (one of CloudWatch Logs' allowed
+    /// retentions, `crate::kinds::log_group::RETENTION_DAYS`). Default 14.
+    pub log_retention_days: u32,
+    /// Take over an existing log group without an ownership tag (one Lambda created).
+    pub adopt_log_group: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +107,20 @@ const ASYNC_RETRY_ATTEMPTS: Field = Field::integer(
     "Retries of a failed asynchronous invocation (Lambda's default is 2).",
 );
 
+pub(crate) const LOG_RETENTION: Field = Field::integer(
+    "log_retention",
+    1,
+    3653,
+    " days",
+    Some(14),
+    "Days the function's log group `/aws/lambda/<stack>-<function>` keeps log events: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653.",
+);
+const ADOPT_LOG_GROUP: Field = Field::boolean(
+    "adopt_log_group",
+    false,
+    "Take over an existing log group that carries no ownership tag (Lambda created it): tag it, set its retention; `down` then deletes it.",
+);
+
 /// Environment variable names Lambda sets itself and refuses in a function's configuration.
 const RESERVED_ENV: &[&str] = &[
     "AWS_REGION",
@@ -136,6 +155,8 @@ impl KindSpec for Function {
         ACCESS,
         DEAD_LETTER_QUEUE,
         ASYNC_RETRY_ATTEMPTS,
+        LOG_RETENTION,
+        ADOPT_LOG_GROUP,
     ];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
     const SHOWN_OUTPUT: Option<&'static str> = Some("arn");
@@ -169,6 +190,8 @@ impl KindSpec for Function {
         let access = cx.access(f, &ACCESS);
         let dead_letter_queue = cx.name(f, &DEAD_LETTER_QUEUE);
         let async_retry_attempts = cx.int(f, &ASYNC_RETRY_ATTEMPTS);
+        let log_retention_days = super::log_group::retention(cx, f, &LOG_RETENTION);
+        let adopt_log_group = cx.boolean(f, &ADOPT_LOG_GROUP);
         Function {
             crate_name,
             memory_mb,
@@ -178,6 +201,8 @@ impl KindSpec for Function {
             access,
             dead_letter_queue,
             async_retry_attempts,
+            log_retention_days,
+            adopt_log_group,
         }
     }
 
@@ -194,6 +219,7 @@ impl KindSpec for Function {
     }
 
     fn resources(&self, name: &str, out: &mut Vec<ResourceId>) {
+        out.push(ResourceId::new(Kind::LogGroup, name));
         out.push(ResourceId::new(Kind::Role, name));
         out.push(ResourceId::new(Kind::Function, name));
     }

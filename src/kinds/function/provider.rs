@@ -301,7 +301,11 @@ impl Provider for FunctionProvider {
 
     fn dependencies(&self, spec: &Spec, name: &str) -> Vec<ResourceId> {
         let self_id = rid(name);
-        let mut deps = vec![ResourceId::new(Kind::Role, name)];
+        // Its log group first: Lambda must find the group orderflow owns, not create its own.
+        let mut deps = vec![
+            ResourceId::new(Kind::Role, name),
+            ResourceId::new(Kind::LogGroup, name),
+        ];
         if let Some(f) = spec.functions.get(name) {
             for template in f.environment.values() {
                 for part in &template.parts {
@@ -709,6 +713,8 @@ mod tests {
             access: vec![],
             dead_letter_queue: Some("dlq".into()),
             async_retry_attempts: Some(1),
+            log_retention_days: 14,
+            adopt_log_group: false,
         }
     }
 
@@ -770,6 +776,7 @@ mod tests {
             FunctionProvider.dependencies(&spec, "validate"),
             vec![
                 ResourceId::new(Kind::Role, "validate"),
+                ResourceId::new(Kind::LogGroup, "validate"),
                 ResourceId::new(Kind::Queue, "dlq"),
                 ResourceId::new(Kind::Queue, "orders"),
             ]
