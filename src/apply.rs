@@ -61,7 +61,8 @@ pub async fn apply(
 ) -> Result<ApplyReport, Error> {
     let mut known = plan.known.clone();
     let mut applied = Vec::new();
-    let mut done: HashSet<&ResourceId> = HashSet::new();
+    // Skipped resources (an endpoint without their API) count as done: nothing waits on them.
+    let mut done: HashSet<&ResourceId> = plan.skipped.iter().map(|s| &s.id).collect();
     let mut started: HashSet<&ResourceId> = HashSet::new();
     let mut running = FuturesUnordered::new();
     let mut failure: Option<Error> = None;

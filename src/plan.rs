@@ -1,7 +1,7 @@
 //! Desired vs actual: read every declared resource from AWS (no state file), compare attribute by
 //! attribute, and find owned resources the file no longer declares.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -56,6 +56,15 @@ pub struct Removal {
     pub action: Action,
 }
 
+/// A declared resource this endpoint cannot manage (a local emulator without the service's
+/// API, `Provider::unsupported`): neither read, nor created, nor counted as a change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub id: ResourceId,
+    pub physical: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub stack: String,
@@ -64,6 +73,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Undeclared owned resources in deletion order (`delete` or `retain`).
     pub removals: Vec<Removal>,
+    /// Declared resources this endpoint cannot manage, and why (empty on AWS).
+    pub skipped: Vec<Skipped>,
     /// Outputs of resources that already exist.
     #[serde(skip)]
     pub known: Known,
@@ -76,11 +87,16 @@ pub struct Summary {
     pub unchanged: usize,
     pub delete: usize,
     pub retain: usize,
+    /// Declared resources skipped because this endpoint cannot manage them.
+    pub skipped: usize,
 }
 
 impl Plan {
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+        let mut s = Summary {
+            skipped: self.skipped.len(),
+            ..Summary::default()
+        };
         let actions = self
             .steps
             .iter()
@@ -115,7 +131,21 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
     // Kinds share reads (a function's policy, the function list...) while planning; off again
     // when this returns, so apply always reads AWS afresh.
     let _shared = ctx.aws.reads.planning();
-    let reads: Vec<(ResourceId, Option<Live>)> = stream::iter(graph.order.iter().cloned())
+    let unsupported = unsupported_kinds(ctx).await?;
+    let (skipped_ids, to_read): (Vec<ResourceId>, Vec<ResourceId>) = graph
+        .order
+        .iter()
+        .cloned()
+        .partition(|id| unsupported.contains_key(&id.kind));
+    let skipped = skipped_ids
+        .into_iter()
+        .map(|id| Skipped {
+            physical: physical_name(ctx, &id),
+            reason: unsupported[&id.kind].clone(),
+            id,
+        })
+        .collect();
+    let reads: Vec<(ResourceId, Option<Live>)> = stream::iter(to_read)
         .map(|id| async move {
             let live = id.kind.provider().read(ctx, &id.name).await?;
             Ok::<_, Error>((id, live))
@@ -123,8 +153,13 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
         .buffered(ctx.parallelism)
         .try_collect()
         .await?;
-    let discovered: Vec<Vec<Discovered>> = stream::iter(Kind::ALL.iter().copied())
-        .map(|kind| async move { kind.provider().discover(ctx).await })
+    let discovered: Vec<Vec<Discovered>> = stream::iter(
+        Kind::ALL
+            .iter()
+            .copied()
+            .filter(|kind| !unsupported.contains_key(kind)),
+    )
+    .map(|kind| async move { kind.provider().discover(ctx).await })
         .buffered(ctx.parallelism)
         .try_collect()
         .await?;
@@ -195,8 +230,35 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
         region: ctx.region.clone(),
         steps,
         removals,
+        skipped,
         known,
     })
+}
+
+/// The kinds this endpoint cannot manage, with why (`Provider::unsupported`; none on AWS).
+pub async fn unsupported_kinds(ctx: &Ctx) -> Result<BTreeMap<Kind, String>, Error> {
+    let mut out = BTreeMap::new();
+    for kind in Kind::ALL {
+        if let Some(why) = kind.provider().unsupported(ctx).await? {
+            out.insert(*kind, why);
+        }
+    }
+    Ok(out)
+}
+
+/// One line per reason: which resources are skipped, and why.
+pub fn skipped_notes(skipped: &[Skipped]) -> Vec<String> {
+    let mut by_reason: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for s in skipped {
+        by_reason
+            .entry(s.reason.as_str())
+            .or_default()
+            .push(s.id.to_string());
+    }
+    by_reason
+        .into_iter()
+        .map(|(reason, ids)| format!("skipped {}: {reason}", ids.join(", ")))
+        .collect()
 }
 
 /// Render a JSON value compactly for one line of plan output.
@@ -222,6 +284,7 @@ impl fmt::Display for Plan {
             .iter()
             .map(|s| s.id.to_string().len())
             .chain(self.removals.iter().map(|r| r.target.id.to_string().len()))
+            .chain(self.skipped.iter().map(|s| s.id.to_string().len()))
             .max()
             .unwrap_or(0);
         for step in &self.steps {
@@ -256,6 +319,14 @@ impl fmt::Display for Plan {
                 r.target.physical
             )?;
         }
+        for s in &self.skipped {
+            writeln!(
+                f,
+                "  ? {:width$}  {}  (skipped)",
+                s.id.to_string(),
+                s.physical
+            )?;
+        }
         let s = self.summary();
         write!(
             f,
@@ -265,7 +336,14 @@ impl fmt::Display for Plan {
         if s.retain > 0 {
             write!(f, ", {} kept", s.retain)?;
         }
-        writeln!(f, ".")
+        if s.skipped > 0 {
+            write!(f, ", {} skipped", s.skipped)?;
+        }
+        writeln!(f, ".")?;
+        for note in skipped_notes(&self.skipped) {
+            writeln!(f, "Note: {note}")?;
+        }
+        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ use crate::cli::{Global, OutputFormat, UpArgs};
 use crate::error::Error;
 use crate::graph::Graph;
 use crate::lock::LockReport;
-use crate::plan::{plan, Action, Summary};
+use crate::plan::{plan, skipped_notes, Action, Skipped, Summary};
 use crate::progress::Progress;
 
 #[derive(Debug, Serialize)]
@@ -24,6 +24,9 @@ pub struct UpResult {
     /// What the plan said before applying.
     pub plan: Summary,
     pub applied: Vec<Applied>,
+    /// Declared resources this endpoint cannot manage (a local emulator without the
+    /// service's API), and why; empty on AWS.
+    pub skipped: Vec<Skipped>,
     pub outputs: StackOutputs,
     pub api_calls: CallCounts,
     /// The stack lock this run held (who, since when, how long it waited, released).
@@ -55,6 +58,9 @@ impl fmt::Display for UpResult {
                 kept.id, kept.physical
             )?;
         }
+        for note in skipped_notes(&self.skipped) {
+            writeln!(f, "Note: {note}")?;
+        }
         write!(f, "{}", self.outputs)
     }
 }
@@ -78,6 +84,9 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
     // Plan under the lock too: a plan read while another run applies would be stale.
     let work = async {
         let p = plan(&ctx, &graph, args.delete_data).await?;
+        for note in skipped_notes(&p.skipped) {
+            progress.note(note);
+        }
         if p.has_changes() {
             match args.output {
                 OutputFormat::Text => print!("{p}"),
@@ -109,6 +118,7 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
             .into_iter()
             .filter(|a| a.action != Action::Unchanged)
             .collect(),
+        skipped: p.skipped.clone(),
         outputs: StackOutputs::from_known(&report.known),
         api_calls: CallCounts::of_locked(&ctx, &lock),
         lock,

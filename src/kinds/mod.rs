@@ -21,6 +21,7 @@ use crate::spec::yaml::{Node, Value as YamlValue};
 pub mod api;
 pub mod bus;
 pub mod email_identity;
+pub mod event_schema;
 pub mod function;
 pub mod log_group;
 pub mod queue;
@@ -270,9 +271,12 @@ registry! {
         Api: apis => api::Api,
         Topic: topics => topic::Topic,
         EmailIdentity: email_identities => email_identity::EmailIdentity,
+        EventSchema: event_schemas => event_schema::EventSchemaRegistry,
     }
     resources {
         ApiRoute = "api_route" => api::RouteProvider,
+        EventSchema = "event_schema" => event_schema::EventSchemaProvider,
+        SchemaRegistry = "schema_registry" => event_schema::SchemaRegistryProvider,
         ApiPermission = "api_permission" => api::ApiPermissionProvider,
         Api = "api" => api::ApiProvider,
         EventSourceMapping = "event_source_mapping" => trigger::EventSourceMappingProvider,

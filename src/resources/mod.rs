@@ -360,6 +360,13 @@ pub trait Provider: Send + Sync {
     fn not_owned_help(&self, _ctx: &Ctx, _name: &str) -> Option<String> {
         None
     }
+
+    /// Why this kind cannot be managed at this endpoint, if so: a custom endpoint (a local
+    /// emulator) without the service's API. `plan` and `up` then skip its resources and say so
+    /// rather than fail. Always `None` on AWS, where a missing API is an error. Default: `None`.
+    async fn unsupported(&self, _ctx: &Ctx) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }
 
 /// The refusal to manage `id`, which exists as `physical` without this stack's ownership tag.
