@@ -5,6 +5,7 @@ mod common;
 mod stack;
 
 use common::TestEmulator;
+use orderflow::resources::Kind;
 use serde_json::Value;
 use stack::{stderr, stdout, Stack};
 
@@ -17,17 +18,39 @@ async fn plan_on_an_empty_account_creates_everything_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("+ function.validate-order"), "{text}");
-    let declared = stack::default_spec().resources().len();
+    let declared = stack::default_spec().resources();
+    // The emulator has no EventBridge Schemas API: the schema registry and its schemas are
+    // skipped, and the plan says so (never silently).
+    let skipped = declared
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::SchemaRegistry | Kind::EventSchema))
+        .count();
+    assert!(skipped > 0);
     assert!(
         text.contains(&format!(
-            "{declared} to create, 0 to update, 0 to delete, 0 unchanged."
+            "{} to create, 0 to update, 0 to delete, 0 unchanged, {skipped} skipped.",
+            declared.len() - skipped
         )),
+        "{text}"
+    );
+    assert!(
+        text.contains("? schema_registry.orders")
+            && text.contains("no EventBridge Schemas API"),
         "{text}"
     );
 
     let plan = stack.json(&["plan", "--output", "json"]);
     let steps = plan["steps"].as_array().unwrap();
     assert!(steps.iter().all(|s| s["action"] == "create"), "{plan}");
+    let skipped_json = plan["skipped"].as_array().unwrap();
+    assert_eq!(skipped_json.len(), skipped, "{plan}");
+    assert!(
+        skipped_json.iter().all(|s| s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Unsupported service: schemas")),
+        "{plan}"
+    );
     // The function's environment refers to a queue URL that does not exist yet.
     let f = steps
         .iter()
