@@ -116,8 +116,11 @@ async fn group_tags(
     resource: &str,
     arn: &str,
 ) -> Result<Option<BTreeMap<String, String>>, Error> {
-    if let Some(tags) = crate::resources::tag_index::tags_of(ctx, arn).await {
-        return Ok(Some(tags));
+    // The tagging API names a log group without the streams' `:*`; either form is accepted.
+    for listed in [arn.to_string(), format!("{arn}:*")] {
+        if let Some(tags) = crate::resources::tag_index::tags_of(ctx, &listed).await {
+            return Ok(Some(tags));
+        }
     }
     let tags = ctx
         .aws
