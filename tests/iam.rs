@@ -367,6 +367,7 @@ async fn default_pipeline_roles_are_least_privilege() {
             ("events:PutEvents", &bus),
             // Its asynchronous-invocation dead-letter queue.
             ("sqs:SendMessage", &validate_dlq),
+            ("logs:CreateLogStream", &v_stream),
             ("logs:PutLogEvents", &v_stream),
         ],
     )
@@ -582,6 +583,32 @@ async fn default_pipeline_roles_are_least_privilege() {
         ],
     )
     .await;
+
+    // ---- no role may create a log group, not even its own: orderflow creates it (tagged, with
+    // its retention) before the function; a role that could would let Lambda re-create a deleted
+    // one with infinite retention and no owner.
+    for (who, function) in [
+        (&validate, "validate-order"),
+        (&process, "process-order"),
+        (&notify, "notify-customer"),
+        (&submit, "submit-order"),
+        (&get, "get-order"),
+    ] {
+        expect(
+            &iam,
+            who,
+            Decision::ImplicitDeny,
+            &[("logs:CreateLogGroup", &log_group(function))],
+        )
+        .await;
+        expect(
+            &iam,
+            who,
+            Decision::Allowed,
+            &[("logs:CreateLogStream", &log_stream(function))],
+        )
+        .await;
+    }
 
     // ---- the documents themselves: no wildcards, nothing but the function's own resources.
     check_inline_policy(
