@@ -101,6 +101,32 @@ pub enum Command {
     /// queues marked), alarms, the last deploy, orders of the last hour. Exit 6 when something
     /// needs attention (a dead-letter queue holds messages, an alarm is in ALARM...).
     Status(StatusArgs),
+    /// Print schemas: `schema events [EVENT]`, the OpenAPI 3 schemas of the events the
+    /// pipeline publishes, as `up` puts them in the EventBridge schema registry.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    pub command: SchemaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// The schema of every event the pipeline publishes (or of one), generated from the code.
+    Events(SchemaEventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaEventsArgs {
+    /// Only this event: its detail-type (`OrderPlaced`) or schema name
+    /// (`orderflow.orders@OrderPlaced`).
+    pub event: Option<String>,
+    /// Result as text (a header and the document per event), or as one JSON document on
+    /// stdout (shape documented in the README).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

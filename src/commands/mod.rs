@@ -19,6 +19,7 @@ pub mod down;
 pub mod local;
 pub mod order;
 pub mod plan;
+pub mod schema;
 pub mod send_order;
 pub mod status;
 pub mod unlock;
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Local(a) => local::run(a).await,
         Command::Unlock(a) => unlock::run(g, a).await,
         Command::Status(a) => status::run(g, a).await,
+        Command::Schema(a) => schema::run(a),
     }
 }
 
