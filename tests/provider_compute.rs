@@ -420,6 +420,7 @@ async fn function_permission_and_mapping_lifecycle() {
         f.dependencies(&base, "process"),
         vec![
             ResourceId::new(Kind::Role, "process"),
+            ResourceId::new(Kind::LogGroup, "process"),
             ResourceId::new(Kind::Queue, "dlq"),
             ResourceId::new(Kind::Queue, "orders"),
         ]

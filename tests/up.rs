@@ -443,7 +443,7 @@ async fn moving_a_rule_to_another_bus_removes_it_from_the_old_one() {
 }
 
 /// A new consumer is an edit of pipeline.yaml (plus its crate; here it reuses an existing one):
-/// its own rule, queue, role and invoke permission appear, and events reach it.
+/// its own rule, queue, role, log group and invoke permission appear, and events reach it.
 #[tokio::test]
 async fn a_third_consumer_is_only_a_pipeline_edit() {
     let emu = TestEmulator::start();
@@ -480,6 +480,7 @@ async fn a_third_consumer_is_only_a_pipeline_edit() {
         added,
         vec![
             "create function.inventory",
+            "create log_group.inventory",
             "create permission.reserve-stock/inventory",
             "create queue.inventory",
             "create role.inventory",
