@@ -77,12 +77,22 @@ impl fmt::Display for View<'_> {
             None => writeln!(f, "  last change: none recorded (no `up` has finished yet)")?,
         }
         let present = s.resources.iter().filter(|r| r.state == "present").count();
+        let skipped = s.resources.iter().filter(|r| r.state == "skipped").count();
         writeln!(
             f,
-            "  resources: {present} of {} declared exist (`orderflow plan` shows drift)",
-            s.resources.len()
+            "  resources: {present} of {} declared exist{} (`orderflow plan` shows drift)",
+            s.resources.len() - skipped,
+            if skipped > 0 {
+                format!("; {skipped} skipped: this endpoint has no API for them")
+            } else {
+                String::new()
+            }
         )?;
-        for r in s.resources.iter().filter(|r| r.state != "present") {
+        for r in s
+            .resources
+            .iter()
+            .filter(|r| r.state != "present" && r.state != "skipped")
+        {
             writeln!(
                 f,
                 "    {:<9} {} {} ({})",

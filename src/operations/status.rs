@@ -301,7 +301,7 @@ pub fn problems(s: &StackStatus) -> Vec<String> {
         out.push(format!(
             "{} of {} declared resources do not exist ({}{}): run `orderflow up`",
             missing.len(),
-            s.resources.len(),
+            s.resources.iter().filter(|r| r.state != "skipped").count(),
             names.join(", "),
             if more > 0 {
                 format!(" and {more} more")
