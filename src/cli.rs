@@ -206,9 +206,15 @@ pub struct DownArgs {
 
 #[derive(Debug, Args)]
 pub struct SendOrderArgs {
-    /// Send this order (JSON) instead of a generated sample. It is sent as-is, valid or not.
+    /// Send this order (JSON) instead of a generated sample, exactly as written. It must match
+    /// the OrderPlaced schema (fields, types; see --no-schema-check); the business rules (the
+    /// total, lengths, currency) are left to the pipeline, which rejects what breaks them.
     #[arg(long = "file", visible_alias = "order-file", value_name = "FILE")]
     pub order_file: Option<PathBuf>,
+    /// Send the order even if it does not match the OrderPlaced schema (a missing field, a
+    /// wrong type, an unknown field), to test how the pipeline handles malformed events.
+    #[arg(long)]
+    pub no_schema_check: bool,
     /// Send a generated order that fails validation (total does not match the items).
     #[arg(long, conflicts_with = "order_file")]
     pub invalid: bool,

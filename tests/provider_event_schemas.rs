@@ -3,9 +3,15 @@
 //! SDK a replay client with the answers AWS gives (shapes from the Schemas API reference) and
 //! asserts the requests the providers make — method, path, body.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
-use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use orderflow::aws::Clients;
 use orderflow::resources::{diff, Ctx, Discovered, Kind, Known, ResourceId};
@@ -16,13 +22,99 @@ const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
 const PIPELINE: &str = "stack: shop\ntags: { team: orders }\nevent_schemas:\n  orders:\n    description: Order events\n    events: [OrderPlaced, OrderRejected]\n";
 
+/// An HTTP client for the SDK that answers each request with the next recorded answer (in
+/// order, whatever the request) and keeps the requests for assertions. (The smithy
+/// `StaticReplayClient` does the same, but its `test-util` feature turns on serde_json's
+/// `preserve_order` for every test build of the crate, which would make tested binaries order
+/// JSON keys differently from shipped ones.)
+#[derive(Debug, Clone, Default)]
+struct Replay {
+    answers: Arc<Mutex<VecDeque<Answer>>>,
+    requests: Arc<Mutex<Vec<(String, String, Value)>>>,
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Replay {
+    fn new(answers: Vec<Answer>) -> Replay {
+        Replay {
+            answers: Arc::new(Mutex::new(answers.into())),
+            requests: Arc::default(),
+        }
+    }
+
+    /// (method, path and query, JSON body or null) of every request made.
+    fn requests(&self) -> Vec<(String, String, Value)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl HttpConnector for Replay {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let body = request
+            .body()
+            .bytes()
+            .filter(|b| !b.is_empty())
+            .map(|b| serde_json::from_slice(b).expect("JSON request body"))
+            .unwrap_or(Value::Null);
+        let uri = request.uri();
+        let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+        let path = after_scheme
+            .find('/')
+            .map_or("/", |i| &after_scheme[i..])
+            .to_string();
+        self.requests
+            .lock()
+            .unwrap()
+            .push((request.method().to_string(), path, body));
+        let answer = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("a recorded answer for every request");
+        let text = if answer.body.is_null() {
+            String::new()
+        } else {
+            answer.body.to_string()
+        };
+        let mut response = HttpResponse::new(
+            StatusCode::try_from(answer.status).unwrap(),
+            SdkBody::from(text),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", "application/json");
+        if let Some(code) = answer.body["Code"].as_str() {
+            response
+                .headers_mut()
+                .insert("x-amzn-errortype", code.to_string());
+        }
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+impl HttpClient for Replay {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
 fn spec() -> Spec {
     orderflow::spec::parse("pipeline.yaml", PIPELINE).expect("valid pipeline")
 }
 
 /// A `Ctx` whose every AWS call is answered by `replay`, in order. `endpoint`: a custom
 /// endpoint (a local emulator), as `--local` sets one.
-fn ctx(replay: &StaticReplayClient, endpoint: Option<&str>) -> Ctx {
+fn ctx(replay: &Replay, endpoint: Option<&str>) -> Ctx {
     let mut config = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
@@ -43,31 +135,12 @@ fn ctx(replay: &StaticReplayClient, endpoint: Option<&str>) -> Ctx {
     }
 }
 
-/// One recorded exchange: the request we expect (only for the record: assertions are made on
-/// the actual requests) and AWS's answer.
-fn answer(status: u16, body: Value) -> ReplayEvent {
-    let mut response = http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json");
-    if let Some(code) = body["Code"].as_str() {
-        response = response.header("x-amzn-errortype", code);
-    }
-    ReplayEvent::new(
-        http::Request::builder()
-            .uri("https://schemas.us-east-1.amazonaws.com/")
-            .body(SdkBody::empty())
-            .unwrap(),
-        response
-            .body(SdkBody::from(if body.is_null() {
-                String::new()
-            } else {
-                body.to_string()
-            }))
-            .unwrap(),
-    )
+/// AWS's answer to one request.
+fn answer(status: u16, body: Value) -> Answer {
+    Answer { status, body }
 }
 
-fn not_found(what: &str) -> ReplayEvent {
+fn not_found(what: &str) -> Answer {
     answer(
         404,
         json!({"Code": "NotFoundException", "Message": format!("{what} does not exist.")}),
@@ -75,24 +148,8 @@ fn not_found(what: &str) -> ReplayEvent {
 }
 
 /// (method, path, JSON body or null) of every request made.
-fn requests(replay: &StaticReplayClient) -> Vec<(String, String, Value)> {
-    replay
-        .actual_requests()
-        .map(|r| {
-            let body = r
-                .body()
-                .bytes()
-                .filter(|b| !b.is_empty())
-                .map(|b| serde_json::from_slice(b).expect("JSON request body"))
-                .unwrap_or(Value::Null);
-            let uri: http::Uri = r.uri().parse().unwrap();
-            let path = uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default();
-            (r.method().to_string(), path, body)
-        })
-        .collect()
+fn requests(replay: &Replay) -> Vec<(String, String, Value)> {
+    replay.requests()
 }
 
 fn registry_arn() -> String {
@@ -116,7 +173,7 @@ const PLACED_PATH: &str =
 
 #[tokio::test]
 async fn creates_the_registry_and_a_schema_with_tags_and_the_generated_document() {
-    let replay = StaticReplayClient::new(vec![
+    let replay = Replay::new(vec![
         not_found("Registry shop-orders"),
         answer(
             201,
@@ -191,7 +248,7 @@ async fn creates_the_registry_and_a_schema_with_tags_and_the_generated_document(
 }
 
 /// What DescribeSchema answers for the OrderPlaced schema holding `content`.
-fn described(content: &str, version: &str, tags: Value) -> ReplayEvent {
+fn described(content: &str, version: &str, tags: Value) -> Answer {
     answer(
         200,
         json!({"SchemaArn": schema_arn("orderflow.orders@OrderPlaced"),
@@ -206,7 +263,7 @@ fn described(content: &str, version: &str, tags: Value) -> ReplayEvent {
 async fn the_same_content_in_another_layout_is_no_change() {
     // Compact, where orderflow sends it indented: the same document.
     let stored = placed().openapi3().to_string();
-    let replay = StaticReplayClient::new(vec![described(&stored, "3", owned_tags())]);
+    let replay = Replay::new(vec![described(&stored, "3", owned_tags())]);
     let ctx = ctx(&replay, None);
     let schema = Kind::EventSchema.provider();
     let live = schema
@@ -230,7 +287,7 @@ async fn changed_content_is_updated_into_a_new_version() {
         .as_object_mut()
         .unwrap()
         .remove("customer_email");
-    let replay = StaticReplayClient::new(vec![
+    let replay = Replay::new(vec![
         described(&old.to_string(), "1", owned_tags()),
         answer(
             200,
@@ -273,7 +330,7 @@ async fn changed_content_is_updated_into_a_new_version() {
 
 #[tokio::test]
 async fn deletes_the_schemas_and_the_registry_the_stack_owns() {
-    let replay = StaticReplayClient::new(vec![
+    let replay = Replay::new(vec![
         // Schema discovery: the stack's registries, then the schemas of the owned one.
         answer(
             200,
@@ -358,7 +415,7 @@ async fn deletes_the_schemas_and_the_registry_the_stack_owns() {
 #[tokio::test]
 async fn a_registry_without_the_ownership_tag_is_refused_and_never_deleted() {
     let foreign = json!({"team": "orders"});
-    let replay = StaticReplayClient::new(vec![
+    let replay = Replay::new(vec![
         answer(
             200,
             json!({"RegistryArn": registry_arn(), "RegistryName": "shop-orders", "tags": foreign}),
@@ -409,7 +466,7 @@ async fn a_registry_without_the_ownership_tag_is_refused_and_never_deleted() {
 #[tokio::test]
 async fn an_endpoint_without_the_schemas_api_is_skipped_with_its_answer() {
     // MiniStack 1.5.33's answer to every Schemas call, recorded.
-    let replay = StaticReplayClient::new(vec![answer(
+    let replay = Replay::new(vec![answer(
         400,
         json!({"error": "Unsupported service: schemas"}),
     )]);
@@ -430,7 +487,7 @@ async fn an_endpoint_without_the_schemas_api_is_skipped_with_its_answer() {
 
 #[tokio::test]
 async fn an_aws_error_from_a_custom_endpoint_is_an_error_not_a_skip() {
-    let replay = StaticReplayClient::new(vec![answer(
+    let replay = Replay::new(vec![answer(
         403,
         json!({"Code": "ForbiddenException", "Message": "not authorized to perform schemas:ListRegistries"}),
     )]);
@@ -442,7 +499,7 @@ async fn an_aws_error_from_a_custom_endpoint_is_an_error_not_a_skip() {
         .unwrap_err();
     assert_eq!(err.code(), Some("ForbiddenException"));
     // A custom endpoint that has the API is used like AWS.
-    let replay = StaticReplayClient::new(vec![answer(200, json!({"Registries": []}))]);
+    let replay = Replay::new(vec![answer(200, json!({"Registries": []}))]);
     let ctx = self::ctx(&replay, Some("http://localhost:4566"));
     assert_eq!(
         Kind::EventSchema

@@ -111,6 +111,7 @@ pub async fn send(
         latency_ms: None,
         reasons: Vec::new(),
         record: None,
+        schema_errors: Vec::new(),
     };
 
     let mut attempt = 1;

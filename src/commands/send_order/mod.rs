@@ -8,9 +8,13 @@
 //! written before the API existed keep their behaviour and output, and it works for every
 //! pipeline (an API is optional).
 //!
-//! Exit codes: 0 sent / processed, 3 rejected, 4 timed out, 1 error.
+//! Every order is first checked against the `OrderPlaced` schema ([`check`]); one that does
+//! not match is not sent (status `invalid`, each wrong field named) unless `--no-schema-check`.
+//!
+//! Exit codes: 0 sent / processed, 3 rejected (or invalid: not sent), 4 timed out, 1 error.
 
 mod api;
+pub mod check;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -52,6 +56,8 @@ pub enum Status {
     Processed,
     Rejected,
     TimedOut,
+    /// Does not match the OrderPlaced schema: not sent (`schema_errors` says why).
+    Invalid,
 }
 
 /// The next poll interval: fast during the first seconds, then backing off.
@@ -93,6 +99,9 @@ pub struct Outcome {
     pub reasons: Vec<Value>,
     /// The stored record (with --wait).
     pub record: Option<Value>,
+    /// Why the order does not match the OrderPlaced schema (status `invalid` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_errors: Vec<check::SchemaViolation>,
 }
 
 impl fmt::Display for Outcome {
@@ -132,6 +141,21 @@ impl fmt::Display for Outcome {
             }
             Status::TimedOut => {
                 writeln!(f, "Order {id}: no outcome in the table before the timeout.")?
+            }
+            Status::Invalid => {
+                writeln!(
+                    f,
+                    "Order {id} NOT SENT: it does not match the {} schema (`orderflow schema events {}`):",
+                    order_domain::ORDER_PLACED,
+                    order_domain::ORDER_PLACED
+                )?;
+                for e in &self.schema_errors {
+                    writeln!(f, "  - {e}")?;
+                }
+                writeln!(
+                    f,
+                    "Fix the order, or pass --no-schema-check to send it as it is."
+                )?;
             }
         }
         if let Some(rec) = &self.record {
@@ -231,6 +255,17 @@ fn with_overrides(text: String, overrides: &[(&str, Value)]) -> Result<String, E
 pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
     let order = order_json(&args)?;
+    if !args.no_schema_check {
+        let mut schema_errors = check::against_schema(&order.value);
+        if args.via == SubmitVia::Api {
+            // The API assigns an order id to an order without one.
+            schema_errors.retain(|e| !(e.path == "/order_id" && e.got == "nothing"));
+        }
+        if !schema_errors.is_empty() {
+            emit(args.output, &invalid(&order, args.via, schema_errors))?;
+            return Ok(ExitCode::from(EXIT_REJECTED));
+        }
+    }
     let timeout = Duration::from_secs(args.timeout);
     let outcome = match args.via {
         SubmitVia::Bus => {
@@ -262,9 +297,40 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
     emit(args.output, &outcome)?;
     Ok(match outcome.status {
         Status::Sent | Status::Processed => ExitCode::SUCCESS,
-        Status::Rejected => ExitCode::from(3),
+        Status::Rejected | Status::Invalid => ExitCode::from(EXIT_REJECTED),
         Status::TimedOut => ExitCode::from(4),
     })
+}
+
+/// The order was refused: by the pipeline (rejected), or before it was sent (invalid), like the
+/// API's 400.
+const EXIT_REJECTED: u8 = 3;
+
+/// The outcome of an order that was not sent because it does not match the schema.
+fn invalid(
+    order: &OrderJson,
+    via: SubmitVia,
+    schema_errors: Vec<check::SchemaViolation>,
+) -> Outcome {
+    Outcome {
+        order_id: order
+            .field("order_id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        via: match via {
+            SubmitVia::Api => Via::Api,
+            SubmitVia::Bus => Via::Bus,
+        },
+        event_id: None,
+        bus: None,
+        api_url: None,
+        status_url: None,
+        status: Status::Invalid,
+        latency_ms: None,
+        reasons: Vec::new(),
+        record: None,
+        schema_errors,
+    }
 }
 
 /// One HTTP request's limit: API Gateway itself gives up after 30 s.
@@ -385,6 +451,7 @@ pub async fn send(
         latency_ms: None,
         reasons: Vec::new(),
         record: None,
+        schema_errors: Vec::new(),
     };
     let (Some(table), Some(order_id)) = (table, order_id) else {
         return Ok(outcome);
