@@ -257,7 +257,11 @@ mod tests {
             assert_eq!(event["x-amazon-events-detail-type"], entry.detail_type);
             assert_eq!(event["required"].as_array().unwrap().len(), 9);
             // The Schemas API's limit on a schema description.
-            assert!(entry.description.chars().count() <= 256, "{}", entry.detail_type);
+            assert!(
+                entry.description.chars().count() <= 256,
+                "{}",
+                entry.detail_type
+            );
             let detail = resolve(
                 &doc,
                 event["properties"]["detail"]["$ref"].as_str().unwrap(),
