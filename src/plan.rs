@@ -160,9 +160,9 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
             .filter(|kind| !unsupported.contains_key(kind)),
     )
     .map(|kind| async move { kind.provider().discover(ctx).await })
-        .buffered(ctx.parallelism)
-        .try_collect()
-        .await?;
+    .buffered(ctx.parallelism)
+    .try_collect()
+    .await?;
 
     let mut known = Known::new();
     let mut steps = Vec::with_capacity(reads.len());
