@@ -34,8 +34,7 @@ async fn plan_on_an_empty_account_creates_everything_and_writes_nothing() {
         "{text}"
     );
     assert!(
-        text.contains("? schema_registry.orders")
-            && text.contains("no EventBridge Schemas API"),
+        text.contains("? schema_registry.orders") && text.contains("no EventBridge Schemas API"),
         "{text}"
     );
 

@@ -486,7 +486,8 @@ mod tests {
             .into_iter()
             .filter(|(a, _)| a.starts_with("logs:"))
             .collect();
-        let streams = format!("arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/shop-process:*");
+        let streams =
+            format!("arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/shop-process:*");
         assert_eq!(
             logs,
             [
@@ -579,10 +580,7 @@ mod tests {
             .iter()
             .map(|s| s["Sid"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            sids,
-            ["SendQueueAB", "SendQueueAB2", "LogsWriteEvents"]
-        );
+        assert_eq!(sids, ["SendQueueAB", "SendQueueAB2", "LogsWriteEvents"]);
         assert!(sids
             .iter()
             .all(|s| s.chars().all(|c| c.is_ascii_alphanumeric())));
