@@ -7,6 +7,12 @@
 //! `unlock`; a run whose lock is broken stops.
 
 mod common;
+#[path = "common/fault_proxy.rs"]
+mod fault_proxy;
+#[path = "common/fault_rules.rs"]
+mod fault_rules;
+#[path = "common/fault_wire.rs"]
+mod fault_wire;
 #[path = "common/stack.rs"]
 mod stack;
 
@@ -48,8 +54,9 @@ fn pid_of(item: &HashMap<String, AttributeValue>) -> u32 {
 }
 
 /// Start `orderflow up --yes` for the stack in the background (as `common::orderflow` runs
-/// it: test credentials, no inherited AWS settings), with extra environment variables.
-fn spawn_up(stack: &Stack, env: &[(&str, &str)]) -> Child {
+/// it: test credentials, no inherited AWS settings), with extra environment variables, its AWS
+/// calls going to `endpoint` (a fault proxy in front of the stack's emulator).
+fn spawn_up_via(stack: &Stack, endpoint: &str, env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderflow"));
     for (key, _) in std::env::vars_os() {
         if key
@@ -60,7 +67,7 @@ fn spawn_up(stack: &Stack, env: &[(&str, &str)]) -> Child {
         }
     }
     cmd.arg("--endpoint-url")
-        .arg(&stack.endpoint)
+        .arg(endpoint)
         .args(["up", "--yes", "--prebuilt"])
         .arg(functions_dir())
         .current_dir(stack.dir())
@@ -78,6 +85,17 @@ fn spawn_up(stack: &Stack, env: &[(&str, &str)]) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.spawn().expect("spawn orderflow up")
+}
+
+/// A proxy in front of the stack's emulator under which new functions stay Pending for 30 s
+/// (as Lambda may): an `up` through it holds the lock that long, whatever the emulator's speed.
+fn slow_functions_proxy(stack: &Stack) -> fault_proxy::FaultProxy {
+    let proxy = fault_proxy::FaultProxy::start(fault_proxy::Scenario {
+        lambda_states: Some(Duration::from_secs(30)),
+        ..Default::default()
+    });
+    proxy.set_upstream(&stack.endpoint);
+    proxy
 }
 
 /// Wait (deadline 60 s) until `child` holds the stack's lock; returns its lock item.
@@ -116,7 +134,10 @@ async fn kill_while_holding(
     stack: &Stack,
     env: &[(&str, &str)],
 ) -> u32 {
-    let mut child = spawn_up(stack, env);
+    // Functions stay Pending for 30 s behind the proxy, so the run is still working (and
+    // holding the lock) when it is killed, however fast the emulator is.
+    let proxy = slow_functions_proxy(stack);
+    let mut child = spawn_up_via(stack, &proxy.endpoint(), env);
     wait_for_lock_of(ddb, &stack.name, &mut child).await;
     let pid = child.id();
     child.kill().expect("SIGKILL the holder");
@@ -421,7 +442,7 @@ async fn a_killed_holders_lock_expires_after_its_lease() {
     let emu = TestEmulator::start();
     let stack = Stack::new(&emu, "lock-lease", &[]);
     let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
-    let pid = kill_while_holding(&ddb, &stack, &[("ORDERFLOW_LOCK_LEASE", "3")]).await;
+    let pid = kill_while_holding(&ddb, &stack, &[("ORDERFLOW_LOCK_LEASE", "10")]).await;
 
     // No unlock: the next up gets the lock once the dead holder's lease has run out.
     let out = stack.run(&["up", "--yes", "--output", "json"]);
@@ -439,11 +460,23 @@ async fn a_run_whose_lock_is_broken_stops() {
     let emu = TestEmulator::start();
     let stack = Stack::new(&emu, "lock-lost", &[]);
     let ddb = aws_sdk_dynamodb::Client::new(&stack.config().await);
-    // A short lease renews every second, so the holder notices quickly.
-    let mut child = spawn_up(&stack, &[("ORDERFLOW_LOCK_LEASE", "3")]);
+    // A short lease (renewed every 3.3 s), so the holder notices quickly; not shorter, or a
+    // renewal slowed by a busy machine counts as lost. Through a proxy that
+    // keeps new functions Pending for 30 s (as Lambda may), so the run still holds its lock
+    // when `unlock` breaks it, however fast the emulator creates everything else.
+    let proxy = slow_functions_proxy(&stack);
+    let mut child = spawn_up_via(&stack, &proxy.endpoint(), &[("ORDERFLOW_LOCK_LEASE", "10")]);
     wait_for_lock_of(&ddb, &stack.name, &mut child).await;
     let broken = stack.json(&["unlock", "--yes", "--output", "json"]);
-    assert_eq!(broken["status"], "unlocked", "{broken}");
+    if broken["status"] != "unlocked" {
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "{broken}\nup: {:?}\n{}\n{}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+    }
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
