@@ -104,6 +104,47 @@ pub enum Command {
     /// Print schemas: `schema events [EVENT]`, the OpenAPI 3 schemas of the events the
     /// pipeline publishes, as `up` puts them in the EventBridge schema registry.
     Schema(SchemaArgs),
+    /// What waits in the stack's dead-letter queues and why; move it back once fixed.
+    Dlq(DlqArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    pub command: DlqCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Each dead-letter queue (or QUEUE): where its messages come from, how many, the oldest's
+    /// age, and a preview of each message with its failure reason and order id. Messages are
+    /// read without being consumed.
+    List {
+        /// A dead-letter queue (logical name); default: all of the stack's.
+        queue: Option<String>,
+        /// At most this many messages previewed per queue.
+        #[arg(long, default_value_t = 10)]
+        max: usize,
+        /// Result as text, or as one JSON document on stdout (shape documented in the README).
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
+    },
+    /// Move the messages of dead-letter queue QUEUE back to where they came from: to the source
+    /// queue for a queue's redrive, to the function (invoked asynchronously with the event) for
+    /// a rule target's or a function's dead-letter queue. A message is deleted only once sent.
+    Redrive {
+        /// The dead-letter queue (logical name).
+        queue: String,
+        /// Move without asking (required when not interactive).
+        #[arg(short, long)]
+        yes: bool,
+        /// At most this many messages (default: all).
+        #[arg(long)]
+        max: Option<u64>,
+        /// Result as text, or as one JSON document on stdout (shape documented in the README).
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use crate::lock::{self, LockReport};
 use crate::resources::Ctx;
 use crate::spec::{self, Spec};
 
+pub mod dlq;
 pub mod down;
 pub mod local;
 pub mod order;
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Unlock(a) => unlock::run(g, a).await,
         Command::Status(a) => status::run(g, a).await,
         Command::Schema(a) => schema::run(a),
+        Command::Dlq(a) => dlq::run(g, a).await,
     }
 }
 
