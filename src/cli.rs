@@ -106,6 +106,42 @@ pub enum Command {
     Schema(SchemaArgs),
     /// What waits in the stack's dead-letter queues and why; move it back once fixed.
     Dlq(DlqArgs),
+    /// The stack's function logs merged in time order, the function on each line.
+    Logs(LogsArgs),
+    /// Everything that happened to one order: status transitions, each function's log lines
+    /// about it, dead-letter queues holding it — one timeline with the time each hop took.
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Functions (logical names); default: all of the file's.
+    pub functions: Vec<String>,
+    /// How far back to start: 30s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// Keep printing new lines until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// A CloudWatch Logs filter pattern: a word matches lines containing it; quote a phrase
+    /// (`'"order stored"'`); `{ $.level = "ERROR" }` matches JSON fields.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Readable lines, or one JSON object per line (NDJSON) with the line as written.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The order's id.
+    pub order_id: String,
+    /// How far back to look in the logs when the order is not in the table: 30m, 2h, 1d.
+    #[arg(long, default_value = "24h")]
+    pub since: String,
+    /// Result as text, or as one JSON document on stdout (shape documented in the README).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

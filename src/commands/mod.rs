@@ -18,11 +18,13 @@ use crate::spec::{self, Spec};
 pub mod dlq;
 pub mod down;
 pub mod local;
+pub mod logs;
 pub mod order;
 pub mod plan;
 pub mod schema;
 pub mod send_order;
 pub mod status;
+pub mod trace;
 pub mod unlock;
 pub mod up;
 pub mod validate;
@@ -42,6 +44,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Status(a) => status::run(g, a).await,
         Command::Schema(a) => schema::run(a),
         Command::Dlq(a) => dlq::run(g, a).await,
+        Command::Logs(a) => logs::run(g, a).await,
+        Command::Trace(a) => trace::run(g, a).await,
     }
 }
 

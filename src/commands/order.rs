@@ -158,7 +158,7 @@ pub fn view(order_id: &str, table: &str, record: Value) -> OrderView {
 }
 
 /// Milliseconds since the Unix epoch of `YYYY-MM-DDTHH:MM:SS[.fff]Z` (what the functions write).
-fn rfc3339_millis(s: &str) -> Option<i64> {
+pub(crate) fn rfc3339_millis(s: &str) -> Option<i64> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
     let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());

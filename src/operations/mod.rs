@@ -2,4 +2,6 @@
 //! apart from how the commands print it (`crate::commands`). One file per concern.
 
 pub mod dlq;
+pub mod logs;
 pub mod status;
+pub mod trace;
