@@ -177,6 +177,17 @@ async fn a_poisoned_order_is_seen_by_status_and_processed_once_after_a_fix_and_a
         "{held}"
     );
 
+    // Its trace ends in the dead-letter queue, after validate-order's VALIDATED.
+    let t = stack.json(&["trace", order_id, "--output", "json"]);
+    assert_eq!(t["status"], "VALIDATED", "{t}");
+    assert_eq!(t["dead_letter_queues"], serde_json::json!(["orders-dlq"]), "{t}");
+    let hops = t["hops"].as_array().unwrap();
+    assert!(
+        hops.iter()
+            .any(|h| h["kind"] == "dead_letter" && h["source"] == "dlq orders-dlq"),
+        "{t}"
+    );
+
     // The fix: deploy the right table name again.
     stack.edit(bad_env, good_env);
     stack.up();
