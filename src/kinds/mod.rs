@@ -18,6 +18,7 @@ use crate::spec::schema::{Field, NameLimit, VerbDef};
 use crate::spec::text::describe;
 use crate::spec::yaml::{Node, Value as YamlValue};
 
+pub mod alarm;
 pub mod api;
 pub mod bus;
 pub mod email_identity;
@@ -272,8 +273,10 @@ registry! {
         Topic: topics => topic::Topic,
         EmailIdentity: email_identities => email_identity::EmailIdentity,
         EventSchema: event_schemas => event_schema::EventSchemaRegistry,
+        Alarm: alarms => alarm::Alarm,
     }
     resources {
+        Alarm = "alarm" => alarm::AlarmProvider,
         ApiRoute = "api_route" => api::RouteProvider,
         EventSchema = "event_schema" => event_schema::EventSchemaProvider,
         SchemaRegistry = "schema_registry" => event_schema::SchemaRegistryProvider,
