@@ -169,7 +169,7 @@ impl fmt::Display for View<'_> {
         }
         writeln!(f, "\nAlarms")?;
         if s.alarms.is_empty() {
-            writeln!(f, "  (none named {}-*)", s.stack)?;
+            writeln!(f, "  (none declared)")?;
         }
         for a in &s.alarms {
             writeln!(

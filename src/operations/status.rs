@@ -456,33 +456,42 @@ async fn queues(ctx: &Ctx) -> Result<Vec<QueueState>, Error> {
         .await
 }
 
-/// The stack's metric alarms: those named `<stack>-…` (the `alarms:` kind names them so).
+/// The declared alarms (`alarms:`) and their states; a declared alarm that does not exist is
+/// reported with the missing resources.
 async fn alarms(ctx: &Ctx) -> Result<Vec<AlarmState>, Error> {
-    let prefix = format!("{}-", ctx.spec.stack);
+    let names: Vec<String> = ctx
+        .spec
+        .alarms
+        .keys()
+        .map(|a| ctx.physical_name(a))
+        .collect();
     let mut out = Vec::new();
-    let mut pages = ctx
-        .aws
-        .cloudwatch
-        .describe_alarms()
-        .alarm_name_prefix(&prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| Error::aws(format!("alarms {prefix}*"), "DescribeAlarms", e))?;
-        for a in page.metric_alarms() {
-            out.push(AlarmState {
-                name: a.alarm_name().unwrap_or_default().to_string(),
-                state: a
-                    .state_value()
-                    .map(StateValue::as_str)
-                    .unwrap_or("INSUFFICIENT_DATA")
-                    .to_string(),
-                reason: a.state_reason().map(str::to_string),
-                since: a
-                    .state_updated_timestamp()
-                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-            });
+    // DescribeAlarms takes at most 100 names per call.
+    for chunk in names.chunks(100) {
+        let mut pages = ctx
+            .aws
+            .cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(chunk.to_vec()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| Error::aws(format!("{}.*", Kind::Alarm), "DescribeAlarms", e))?;
+            for a in page.metric_alarms() {
+                out.push(AlarmState {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    state: a
+                        .state_value()
+                        .map(StateValue::as_str)
+                        .unwrap_or("INSUFFICIENT_DATA")
+                        .to_string(),
+                    reason: a.state_reason().map(str::to_string),
+                    since: a
+                        .state_updated_timestamp()
+                        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+                });
+            }
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

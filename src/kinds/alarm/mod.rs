@@ -234,8 +234,7 @@ impl KindSpec for Alarm {
                 &path,
                 format!("{period_secs} is not a multiple of 60"),
                 Some(
-                    "AWS services publish these metrics once a minute: use 60, 300, 3600..."
-                        .into(),
+                    "AWS services publish these metrics once a minute: use 60, 300, 3600...".into(),
                 ),
             );
         }
@@ -261,7 +260,8 @@ impl KindSpec for Alarm {
 mod tests {
     use crate::kinds::test_support::errors;
 
-    const BASE: &str = "stack: shop\nqueues:\n  q: {}\nfunctions:\n  f: { crate: f }\ntopics:\n  alerts: {}\n";
+    const BASE: &str =
+        "stack: shop\nqueues:\n  q: {}\nfunctions:\n  f: { crate: f }\ntopics:\n  alerts: {}\n";
 
     #[test]
     fn an_alarm_resolves_its_metric_and_defaults() {
@@ -276,7 +276,10 @@ mod tests {
             a.metric.cloudwatch(),
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
         );
-        assert_eq!((a.threshold, a.period_secs, a.evaluation_periods), (1, 300, 1));
+        assert_eq!(
+            (a.threshold, a.period_secs, a.evaluation_periods),
+            (1, 300, 1)
+        );
         assert_eq!(a.notify.as_deref(), Some("alerts"));
     }
 
@@ -290,8 +293,14 @@ mod tests {
             all.contains("alarms.a.metric: a function has no metric `messages_visible`; its metrics are: errors, throttles"),
             "{all}"
         );
-        assert!(all.contains("alarms.a.period: 90 is not a multiple of 60"), "{all}");
-        assert!(all.contains("alarms.b: an alarm watches exactly one resource"), "{all}");
+        assert!(
+            all.contains("alarms.a.period: 90 is not a multiple of 60"),
+            "{all}"
+        );
+        assert!(
+            all.contains("alarms.b: an alarm watches exactly one resource"),
+            "{all}"
+        );
         assert!(all.contains("alarms.c.queue"), "{all}");
         assert!(all.contains("alarms.c.notify"), "{all}");
     }

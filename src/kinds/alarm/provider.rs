@@ -17,8 +17,8 @@ use crate::kinds::api::provider::STAGE;
 use crate::kinds::{declared, Section};
 use crate::resources::tags::{desired_tags, live_managed_tags, tags_to_set};
 use crate::resources::{
-    known_value, output, text_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known,
-    Live, Outputs, Prop, Props, Provider, ResourceId,
+    known_value, output, text_value, unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live,
+    Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::spec::Spec;
 
@@ -139,7 +139,9 @@ async fn put(ctx: &Ctx, name: &str, known: &Known, with_tags: bool) -> Result<()
         )));
     };
     let Prop::Known(Value::Array(arns)) = actions(a, known) else {
-        return Err(Error::Other(format!("{res}: the notified topic does not exist yet")));
+        return Err(Error::Other(format!(
+            "{res}: the notified topic does not exist yet"
+        )));
     };
     let arns: Vec<String> = arns
         .iter()
@@ -202,13 +204,19 @@ impl Provider for AlarmProvider {
         };
         let (namespace, metric, statistic) = a.metric.cloudwatch();
         Props::from([
-            ("description".into(), text_value(a.description.as_deref()).into()),
+            (
+                "description".into(),
+                text_value(a.description.as_deref()).into(),
+            ),
             ("namespace".into(), namespace.into()),
             ("metric_name".into(), metric.into()),
             ("statistic".into(), statistic.into()),
             ("dimensions".into(), dimensions(ctx, a, known)),
             ("period".into(), json!(a.period_secs).into()),
-            ("evaluation_periods".into(), json!(a.evaluation_periods).into()),
+            (
+                "evaluation_periods".into(),
+                json!(a.evaluation_periods).into(),
+            ),
             ("threshold".into(), json!(f64::from(a.threshold)).into()),
             ("comparison".into(), "GreaterThanOrEqualToThreshold".into()),
             ("treat_missing_data".into(), TREAT_MISSING_DATA.into()),
@@ -221,7 +229,10 @@ impl Provider for AlarmProvider {
         let res = resource(name);
         let physical = ctx.physical_name(name);
         let alarms = stack_alarms(ctx, &res).await?;
-        let Some(a) = alarms.iter().find(|a| a.alarm_name() == Some(physical.as_str())) else {
+        let Some(a) = alarms
+            .iter()
+            .find(|a| a.alarm_name() == Some(physical.as_str()))
+        else {
             return Ok(None);
         };
         let arn = a.alarm_arn().unwrap_or_default().to_string();
@@ -244,10 +255,7 @@ impl Provider for AlarmProvider {
                 ("description".into(), text_value(a.alarm_description())),
                 ("namespace".into(), json!(a.namespace())),
                 ("metric_name".into(), json!(a.metric_name())),
-                (
-                    "statistic".into(),
-                    json!(a.statistic().map(|s| s.as_str())),
-                ),
+                ("statistic".into(), json!(a.statistic().map(|s| s.as_str()))),
                 ("dimensions".into(), Value::Object(dims)),
                 ("period".into(), json!(a.period())),
                 ("evaluation_periods".into(), json!(a.evaluation_periods())),
