@@ -73,8 +73,16 @@ async fn alarms_read_back_notify_the_alerts_topic_and_leave_with_down() {
             "{logical}"
         );
         assert_eq!(a.period(), Some(declared.period_secs as i32), "{logical}");
-        assert_eq!(a.alarm_actions(), [topic_arn.clone()], "{logical}");
-        assert_eq!(a.ok_actions(), [topic_arn.clone()], "{logical}");
+        assert_eq!(
+            a.alarm_actions(),
+            std::slice::from_ref(&topic_arn),
+            "{logical}"
+        );
+        assert_eq!(
+            a.ok_actions(),
+            std::slice::from_ref(&topic_arn),
+            "{logical}"
+        );
         assert_eq!(a.treat_missing_data(), Some("notBreaching"), "{logical}");
         let dims: Vec<(String, String)> = a
             .dimensions()

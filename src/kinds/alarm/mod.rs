@@ -226,7 +226,7 @@ impl KindSpec for Alarm {
             }
         }
         let period_secs = cx.int_or_default(f, &PERIOD);
-        if period_secs % 60 != 0 {
+        if !period_secs.is_multiple_of(60) {
             let path = f.path_of(PERIOD.key);
             let span = cx.span_at(&path);
             cx.error(
