@@ -127,6 +127,11 @@ async fn alarms_read_back_notify_the_alerts_topic_and_leave_with_down() {
     // Nothing to change on a second run.
     let again = stack.up();
     assert_eq!(again["api_calls"]["writes"], 0, "{again}");
+    // One DescribeAlarms for the whole stack, not one per alarm.
+    assert_eq!(
+        again["api_calls"]["by_operation"]["CloudWatch.DescribeAlarms"], 1,
+        "{again}"
+    );
 
     // Forced into ALARM: the subscriber of the alerts topic hears of it, and status exits 6.
     let dlq_alarm = stack.physical("orders-dlq-not-empty");
