@@ -12,6 +12,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use order_domain::item::{OrderRecord, Status};
 use order_domain::lifecycle::{classify_refusal, Refusal, TransitionOutcome};
 use order_domain::OrderStatusChanged;
+use tracing::Instrument;
 
 /// The orders table as process-order uses it.
 pub trait OrderStore {
@@ -129,8 +130,40 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Handles one message and logs what became of it.
+/// Handles one message and logs what became of it, every line in a span carrying the order id
+/// (as the body states it, even when invalid) so `orderflow trace` finds them all.
 pub async fn process(
+    message: &SqsMessage,
+    store: &impl OrderStore,
+    bus: &impl StatusEvents,
+    now: SystemTime,
+    ttl_days: Option<u32>,
+) -> Disposition {
+    let body = message.body.as_deref().unwrap_or_default();
+    let stated_id = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("order_id")
+                .and_then(|id| id.as_str())
+                .map(str::to_owned)
+        });
+    let span = tracing::info_span!("order", order_id = stated_id.as_deref());
+    async {
+        tracing::info!(
+            message_id = message.message_id.as_deref(),
+            receive_count = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .map(String::as_str),
+            "message received"
+        );
+        process_in_span(message, store, bus, now, ttl_days).await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn process_in_span(
     message: &SqsMessage,
     store: &impl OrderStore,
     bus: &impl StatusEvents,
@@ -247,6 +280,13 @@ pub async fn process(
         );
         return Disposition::PublishFailed;
     }
+    tracing::info!(
+        message_id,
+        order_id = order.order_id(),
+        detail_type = "OrderStatusChanged",
+        new_status = %change.new_status,
+        "event published"
+    );
     // Bookkeeping only: if it fails, a later redelivery publishes the event once more.
     if let Err(err) = store.settle(&change.order_id, Status::Processed).await {
         tracing::warn!(

@@ -15,6 +15,7 @@ use order_domain::{
 };
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 /// The AWS calls validate-order makes. Every error is treated as transient: the invocation
 /// fails, Lambda retries it, and after the last retry the event goes to the function's DLQ.
@@ -204,7 +205,15 @@ async fn publish_status(
             error = %err,
             "could not publish OrderStatusChanged; failing so Lambda retries the event (the retry publishes it again)"
         );
-    })
+    })?;
+    tracing::info!(
+        event_id,
+        order_id = %change.order_id,
+        detail_type = "OrderStatusChanged",
+        new_status = %change.new_status,
+        "event published"
+    );
+    Ok(())
 }
 
 /// Settling is bookkeeping: when it fails, a later redelivery publishes the event once more
@@ -255,10 +264,30 @@ pub async fn handle(
         // malformed, with nothing to key a record under.
         Err(_) => (Value::Null, order_domain::validate_str(detail.get())),
     };
-    match verdict {
-        Ok(order) => accept(order, event_id, effects, now, ttl_days).await,
-        Err(reasons) => reject(value, detail, reasons, event_id, effects, now, ttl_days).await,
+    // Every line about this event carries the order id (as written, even when invalid) through
+    // the span, so `orderflow trace` finds them all with the id as filter pattern.
+    let stated_id = value
+        .get("order_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let span = tracing::info_span!(
+        "order",
+        order_id = stated_id.as_deref(),
+        event_id = event_id.as_deref(),
+    );
+    async move {
+        tracing::info!(
+            event_id = event_id.as_deref(),
+            detail_type = ORDER_PLACED,
+            "event received"
+        );
+        match verdict {
+            Ok(order) => accept(order, event_id, effects, now, ttl_days).await,
+            Err(reasons) => reject(value, detail, reasons, event_id, effects, now, ttl_days).await,
+        }
     }
+    .instrument(span)
+    .await
 }
 
 async fn accept(
@@ -369,6 +398,12 @@ async fn reject(
                 "could not publish OrderRejected; failing so Lambda retries the event"
             );
         })?;
+    tracing::info!(
+        event_id = event_id.as_deref(),
+        order_id = order_id.as_deref(),
+        detail_type = "OrderRejected",
+        "event published"
+    );
     // Settled only once both events are out, so a retry after either failed publishes both.
     if let Some(change) = &announce {
         settle(change, effects).await;
