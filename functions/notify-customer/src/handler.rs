@@ -58,6 +58,7 @@ use order_domain::item::{OrderRecord, Status};
 use order_domain::{OrderStatusChanged, ReasonCode, ORDER_STATUS_CHANGED, STATUS_SOURCE};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::ledger::{
     decide, Claim, ClaimOutcome, ClaimWrite, Completion, Decision, EmailOutcome, Entry, EntryState,
@@ -269,7 +270,34 @@ pub fn unix_millis(at: SystemTime) -> i64 {
 
 /// Handles one event. `Ok` when the customer is notified, already was, or there is nothing
 /// to notify; `Err` (so Lambda retries, then dead-letters) otherwise.
+/// Every line about the event carries the order id (as the detail states it) through an
+/// `order` span, so `orderflow trace` finds them all.
 pub async fn handle(
+    event: EventBridgeEvent<Value>,
+    ledger: &impl OrderLedger,
+    mailer: &impl Mailer,
+    notifier: &impl Notifier,
+    invocation: &Invocation,
+) -> Result<Outcome, HandlerError> {
+    let stated_id = event
+        .detail
+        .get("order_id")
+        .and_then(|id| id.as_str())
+        .map(str::to_owned);
+    let span = tracing::info_span!("order", order_id = stated_id.as_deref());
+    async {
+        tracing::info!(
+            event_id = event.id.as_deref(),
+            detail_type = %event.detail_type,
+            "event received"
+        );
+        handle_in_span(event, ledger, mailer, notifier, invocation).await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle_in_span(
     event: EventBridgeEvent<Value>,
     ledger: &impl OrderLedger,
     mailer: &impl Mailer,
