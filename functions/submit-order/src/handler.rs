@@ -217,6 +217,12 @@ async fn announce<T: OrderTable, B: EventBus>(
             "The order was recorded but could not be passed on for processing",
         ))
     })?;
+    tracing::info!(
+        request_id,
+        order_id = order.order_id(),
+        detail_types = %events.iter().map(BusEvent::detail_type).collect::<Vec<_>>().join(","),
+        "events published"
+    );
     if let Some(change) = change {
         // Bookkeeping: if it fails, a replay would publish the status change once more.
         if let Err(err) = cx.table.settle(&change.order_id, Status::Received).await {
