@@ -150,6 +150,21 @@ async fn error_shapes_parse_in_the_sdk_as_real_ones_do() {
         |c| c.get_resources().send(),
         _
     );
+    // CloudWatch speaks Smithy RPC v2 CBOR: the error is a CBOR map with `__type`.
+    throttled!(
+        aws_sdk_cloudwatch::Client,
+        "DescribeAlarms",
+        "ThrottlingException",
+        |c| c.describe_alarms().send(),
+        _
+    );
+    throttled!(
+        aws_sdk_cloudwatchlogs::Client,
+        "DescribeLogGroups",
+        "ThrottlingException",
+        |c| c.describe_log_groups().send(),
+        _
+    );
     throttled!(
         aws_sdk_eventbridge::Client,
         "ListEventBuses",

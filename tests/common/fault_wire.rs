@@ -98,6 +98,10 @@ pub fn operation(
     if let Some(t) = target {
         return t.rsplit('.').next().unwrap_or(t).to_string();
     }
+    // Smithy RPC v2 CBOR (CloudWatch): `/service/<service>/operation/<Operation>`.
+    if let Some((_, op)) = path.split('?').next().unwrap_or("").rsplit_once("/operation/") {
+        return op.to_string();
+    }
     if matches!(service, "iam" | "sns" | "sts") {
         if let Some(a) = form(body).get("Action") {
             return a.clone();
@@ -266,6 +270,8 @@ pub enum Protocol {
     Json11,
     RestJson,
     QueryXml,
+    /// Smithy RPC v2 CBOR: errors as a CBOR map with `__type` (CloudWatch).
+    RpcV2Cbor,
 }
 
 pub fn protocol(service: &str) -> Protocol {
@@ -273,7 +279,9 @@ pub fn protocol(service: &str) -> Protocol {
         "dynamodb" => Protocol::Json10,
         "sqs" => Protocol::Json10QueryCompatible,
         // EventBridge; the Resource Groups Tagging API (`GetResources`) too.
-        "events" | "tagging" => Protocol::Json11,
+        "events" | "tagging" | "logs" => Protocol::Json11,
+        // CloudWatch (signing name `monitoring`).
+        "monitoring" => Protocol::RpcV2Cbor,
         "iam" | "sns" | "sts" => Protocol::QueryXml,
         _ => Protocol::RestJson,
     }
@@ -329,6 +337,14 @@ pub fn error_response(service: &str, err: &AwsError, request_id: &str) -> Respon
     if let Some(s) = err.retry_after {
         b = b.header("Retry-After", s.to_string());
     }
+    if protocol(service) == Protocol::RpcV2Cbor {
+        let body = cbor_text_map(&[("__type", &err.code), ("message", &err.message)]);
+        return b
+            .header("Content-Type", "application/cbor")
+            .header("smithy-protocol", "rpc-v2-cbor")
+            .body(Full::new(Bytes::from(body)))
+            .expect("a valid error response");
+    }
     let body = match protocol(service) {
         Protocol::Json10 | Protocol::Json11 | Protocol::Json10QueryCompatible => {
             let proto = protocol(service);
@@ -363,6 +379,7 @@ pub fn error_response(service: &str, err: &AwsError, request_id: &str) -> Respon
             }
             format!("{{{}}}", fields.join(","))
         }
+        Protocol::RpcV2Cbor => unreachable!("answered above"),
         Protocol::QueryXml => {
             b = b.header("Content-Type", "text/xml");
             let ns = match service {
@@ -380,6 +397,29 @@ pub fn error_response(service: &str, err: &AwsError, request_id: &str) -> Respon
     };
     b.body(Full::new(Bytes::from(body)))
         .expect("a valid error response")
+}
+
+/// A CBOR map of text keys to text values (RFC 8949: major types 5 and 3).
+fn cbor_text_map(entries: &[(&str, &str)]) -> Vec<u8> {
+    fn head(out: &mut Vec<u8>, major: u8, len: usize) {
+        match len {
+            0..=23 => out.push(major << 5 | len as u8),
+            24..=0xff => out.extend([major << 5 | 24, len as u8]),
+            _ => {
+                out.push(major << 5 | 25);
+                out.extend((len as u16).to_be_bytes());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    head(&mut out, 5, entries.len());
+    for (k, v) in entries {
+        for text in [k, v] {
+            head(&mut out, 3, text.len());
+            out.extend(text.as_bytes());
+        }
+    }
+    out
 }
 
 /// Throttling as each service documents it.
