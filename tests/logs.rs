@@ -93,6 +93,15 @@ async fn logs_merge_filter_and_follow_and_trace_tells_an_orders_story() {
         .map(|l| l["timestamp"].as_i64().unwrap())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // Every line the order-handling functions wrote (not the platform's START/END/REPORT)
+    // carries an order id, through their per-order span.
+    for l in lines.iter().filter(|l| {
+        (l["function"] == "validate-order" || l["function"] == "process-order")
+            && l["message"].as_str().is_some_and(|m| m.starts_with('{'))
+    }) {
+        let m: Value = serde_json::from_str(l["message"].as_str().unwrap()).unwrap();
+        assert!(m["span"]["order_id"].is_string(), "no order id: {l}");
+    }
 
     // One function, filtered to one order.
     let only = log_lines(&stack, &["process-order", "--filter", "\"ord-logs-ok\""]);
@@ -140,6 +149,18 @@ async fn logs_merge_filter_and_follow_and_trace_tells_an_orders_story() {
         "{t}"
     );
     assert_eq!(t["dead_letter_queues"], serde_json::json!([]), "{t}");
+    // The hops the functions logged: what they received and what they published.
+    for (f, what) in [
+        ("validate-order", "event received"),
+        ("validate-order", "event published"),
+        ("process-order", "message received"),
+        ("process-order", "event published"),
+    ] {
+        assert!(
+            hops.iter().any(|h| h["source"] == f && h["what"] == what),
+            "no {f} `{what}` hop: {t}"
+        );
+    }
 
     // The rejected one: REJECTED with its reason codes.
     let t = stack.json(&["trace", "ord-logs-bad", "--output", "json"]);
