@@ -139,7 +139,7 @@ pub fn ensure_installed_in(home: &Path) -> Result<PathBuf, Error> {
 }
 
 /// What the marker file of a complete install says: the pinned packages.
-fn installed_marker() -> String {
+pub fn installed_marker() -> String {
     std::iter::once(format!("ministack=={MINISTACK_VERSION}"))
         .chain(EMULATOR_EXTRAS.iter().map(|p| p.to_string()))
         .collect::<Vec<_>>()

@@ -286,7 +286,15 @@ fn installation_is_reused() {
     assert!(python.is_file(), "{}", python.display());
     assert_eq!(local::ensure_installed().unwrap(), python);
     let marker = python.ancestors().nth(3).unwrap().join("installed");
-    assert_eq!(std::fs::read_to_string(marker).unwrap(), MINISTACK_VERSION);
+    let marker = std::fs::read_to_string(marker).unwrap();
+    assert_eq!(marker, local::installed_marker());
+    assert!(marker.starts_with(&format!("ministack=={MINISTACK_VERSION} ")));
+    // The extras are importable (CloudWatch in MiniStack needs cbor2 for the SDK's protocol).
+    let cbor = std::process::Command::new(&python)
+        .args(["-c", "import cbor2"])
+        .status()
+        .unwrap();
+    assert!(cbor.success());
 }
 
 #[test]
