@@ -180,7 +180,11 @@ async fn a_poisoned_order_is_seen_by_status_and_processed_once_after_a_fix_and_a
     // Its trace ends in the dead-letter queue, after validate-order's VALIDATED.
     let t = stack.json(&["trace", order_id, "--output", "json"]);
     assert_eq!(t["status"], "VALIDATED", "{t}");
-    assert_eq!(t["dead_letter_queues"], serde_json::json!(["orders-dlq"]), "{t}");
+    assert_eq!(
+        t["dead_letter_queues"],
+        serde_json::json!(["orders-dlq"]),
+        "{t}"
+    );
     let hops = t["hops"].as_array().unwrap();
     assert!(
         hops.iter()

@@ -99,7 +99,12 @@ pub fn operation(
         return t.rsplit('.').next().unwrap_or(t).to_string();
     }
     // Smithy RPC v2 CBOR (CloudWatch): `/service/<service>/operation/<Operation>`.
-    if let Some((_, op)) = path.split('?').next().unwrap_or("").rsplit_once("/operation/") {
+    if let Some((_, op)) = path
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .rsplit_once("/operation/")
+    {
         return op.to_string();
     }
     if matches!(service, "iam" | "sns" | "sts") {
