@@ -92,11 +92,10 @@ fn stand_in_id(stream: Option<&str>, timestamp: i64, message: &str) -> String {
     format!("{}/{timestamp}/{:016x}", stream.unwrap_or(""), h.finish())
 }
 
-/// Oldest first; lines of one millisecond by function and event id, so merges are stable.
+/// Oldest first. Stable: lines of one millisecond keep the order they were read in — per
+/// function, the order CloudWatch Logs returns them (a START before its END and REPORT).
 pub fn sort(lines: &mut [LogLine]) {
-    lines.sort_by(|a, b| {
-        (a.timestamp, &a.function, &a.event_id).cmp(&(b.timestamp, &b.function, &b.event_id))
-    });
+    lines.sort_by_key(|l| l.timestamp);
 }
 
 /// Fields of a JSON log line shown by name rather than as `key=value`.
@@ -190,7 +189,8 @@ mod tests {
         ];
         sort(&mut lines);
         let order: Vec<&str> = lines.iter().map(|l| l.function.as_str()).collect();
-        assert_eq!(order, ["validate-order", "get-order", "process-order"]);
+        // Same millisecond: as read.
+        assert_eq!(order, ["validate-order", "process-order", "get-order"]);
     }
 
     #[test]
