@@ -346,6 +346,7 @@ pub async fn redrive(
         .collect();
     let functions: Vec<&str> = {
         let mut f: Vec<&str> = dlq.sources.iter().filter_map(Source::function).collect();
+        f.sort_unstable();
         f.dedup();
         f
     };
