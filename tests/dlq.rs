@@ -44,6 +44,51 @@ fn processed(stack: &Stack, order_id: &str) -> Value {
     }
 }
 
+/// The number of PROCESSED entries in the order's status history.
+fn processed_entries(order: &Value) -> usize {
+    order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "PROCESSED")
+        .count()
+}
+
+/// Messages a queue holds (visible + in flight + delayed).
+async fn held(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::All)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes().unwrap();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+        A::ApproximateNumberOfMessagesDelayed,
+    ]
+    .iter()
+    .map(|k| {
+        attrs
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
+}
+
+/// Poll until the queue holds nothing (its consumer received and deleted everything).
+async fn drained(sqs: &aws_sdk_sqs::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while held(sqs, url).await > 0 {
+        assert!(Instant::now() < deadline, "{url} not drained within 60 s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 fn attr(v: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()
         .data_type("String")
@@ -66,8 +111,10 @@ async fn dlq_list_shows_why_without_consuming_and_redrive_sends_each_message_bac
         "ord-dlq-queue".into(),
     )))
     .unwrap();
+    let orders_dlq_url = stack.queue_url(&sqs, "orders-dlq").await;
+    let validate_dlq_url = stack.queue_url(&sqs, "validate-dlq").await;
     sqs.send_message()
-        .queue_url(stack.queue_url(&sqs, "orders-dlq").await)
+        .queue_url(&orders_dlq_url)
         .message_body(&order)
         .send()
         .await
@@ -83,8 +130,15 @@ async fn dlq_list_shows_why_without_consuming_and_redrive_sends_each_message_bac
         "resources": [],
         "detail": order_domain::sample::valid_order(Some("ord-dlq-event".into())),
     });
+    // Something that is no event at all: it cannot go back to a function and stays.
     sqs.send_message()
-        .queue_url(stack.queue_url(&sqs, "validate-dlq").await)
+        .queue_url(&validate_dlq_url)
+        .message_body("not an event")
+        .send()
+        .await
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&validate_dlq_url)
         .message_body(event.to_string())
         .message_attributes("ERROR_CODE", attr("SDK_CLIENT_ERROR"))
         .message_attributes("ERROR_MESSAGE", attr("Lambda was throttled"))
@@ -104,14 +158,20 @@ async fn dlq_list_shows_why_without_consuming_and_redrive_sends_each_message_bac
         "{list}"
     );
     assert_eq!(orders_dlq["sources"][0]["kind"], "queue", "{list}");
+    // Never received before this listing (its own receive is not counted).
+    assert_eq!(orders_dlq["messages"][0]["receive_count"], 0, "{list}");
+    assert!(orders_dlq["messages"][0]["age_seconds"].is_u64(), "{list}");
+    assert!(orders_dlq["oldest_age_seconds"].is_u64(), "{list}");
     let validate_dlq = listed(&list, "validate-dlq");
+    assert_eq!(validate_dlq["visible"], 2, "{list}");
+    let event_message = validate_dlq["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["order_id"] == "ord-dlq-event")
+        .unwrap_or_else(|| panic!("the event is not listed: {list}"));
     assert_eq!(
-        validate_dlq["messages"][0]["order_id"], "ord-dlq-event",
-        "{list}"
-    );
-    assert_eq!(
-        validate_dlq["messages"][0]["reason"],
-        "SDK_CLIENT_ERROR: Lambda was throttled (rule x-order-placed)",
+        event_message["reason"], "SDK_CLIENT_ERROR: Lambda was throttled (rule x-order-placed)",
         "{list}"
     );
     assert_eq!(listed(&list, "notify-dlq")["visible"], 0, "{list}");
@@ -127,7 +187,23 @@ async fn dlq_list_shows_why_without_consuming_and_redrive_sends_each_message_bac
         "{again}"
     );
 
-    // The event goes back to validate-order (not to the bus: other rules would get it again).
+    // Without a terminal and without --yes, nothing is moved.
+    let refused = stack.run(&["dlq", "redrive", "orders-dlq"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        stack::stdout(&refused)
+    );
+    assert!(
+        stack::stderr(&refused).contains("--yes"),
+        "{}",
+        stack::stderr(&refused)
+    );
+    assert_eq!(held(&sqs, &orders_dlq_url).await, 1);
+
+    // The event goes back to validate-order (not to the bus: other rules would get it again);
+    // the message that is no event is left where it is, and said so.
     let r = stack.json(&[
         "dlq",
         "redrive",
@@ -139,7 +215,21 @@ async fn dlq_list_shows_why_without_consuming_and_redrive_sends_each_message_bac
     assert_eq!(r["path"], "invoke_function", "{r}");
     assert_eq!(r["to"], "validate-order", "{r}");
     assert_eq!(r["moved"], 1, "{r}");
-    processed(&stack, "ord-dlq-event");
+    assert_eq!(r["left"].as_array().unwrap().len(), 1, "{r}");
+    assert!(
+        r["left"][0]["why"].as_str().unwrap().contains("not JSON"),
+        "{r}"
+    );
+    let o = processed(&stack, "ord-dlq-event");
+    assert!(
+        o["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["status"] == "VALIDATED"),
+        "{o}"
+    );
+    assert_eq!(processed_entries(&o), 1, "{o}");
 
     // The order goes back to `orders` (message by message here: the emulator has no move task).
     let r = stack.json(&["dlq", "redrive", "orders-dlq", "--yes", "--output", "json"]);
@@ -153,12 +243,32 @@ async fn dlq_list_shows_why_without_consuming_and_redrive_sends_each_message_bac
             .contains("no SQS message move task"),
         "{r}"
     );
-    processed(&stack, "ord-dlq-queue");
+    let first = processed(&stack, "ord-dlq-queue");
+    assert_eq!(processed_entries(&first), 1, "{first}");
 
     let after = stack.json(&["dlq", "list", "--output", "json"]);
     for q in after["queues"].as_array().unwrap() {
-        assert_eq!(q["visible"], 0, "{after}");
+        let expected = if q["queue"] == "validate-dlq" { 1 } else { 0 };
+        assert_eq!(q["visible"], expected, "{after}");
     }
+
+    // The same order dead-lettered again (a duplicate delivery) and redriven: process-order
+    // sees it is PROCESSED already and writes nothing.
+    sqs.send_message()
+        .queue_url(&orders_dlq_url)
+        .message_body(&order)
+        .send()
+        .await
+        .unwrap();
+    let r = stack.json(&["dlq", "redrive", "orders-dlq", "--yes", "--output", "json"]);
+    assert_eq!(r["moved"], 1, "{r}");
+    drained(&sqs, &stack.queue_url(&sqs, "orders").await).await;
+    assert_eq!(held(&sqs, &orders_dlq_url).await, 0);
+    let again = stack.json(&["order", "ord-dlq-queue", "--output", "json"]);
+    assert_eq!(again["history"], first["history"], "{again}");
+    // A redrive of an empty queue moves nothing.
+    let r = stack.json(&["dlq", "redrive", "orders-dlq", "--yes", "--output", "json"]);
+    assert_eq!(r["moved"], 0, "{r}");
 
     // A queue that is not a dead-letter queue is refused, naming the ones there are.
     let wrong = stack.run(&["dlq", "redrive", "orders", "--yes"]);

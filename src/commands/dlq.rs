@@ -115,9 +115,12 @@ impl fmt::Display for Listing {
             for m in &q.messages {
                 writeln!(
                     f,
-                    "  - {} sent {}{}",
+                    "  - {} sent {}{}{}",
                     m.message_id,
                     m.sent_at.as_deref().unwrap_or("?"),
+                    m.receive_count
+                        .map(|n| format!(", received {n} time(s)"))
+                        .unwrap_or_default(),
                     m.order_id
                         .as_deref()
                         .map(|o| format!(", order {o}"))
@@ -159,6 +162,9 @@ impl fmt::Display for Redriven {
             ),
         };
         writeln!(f, "Moved {} message(s) out of {} {how}.", r.moved, r.queue)?;
+        for l in &r.left {
+            writeln!(f, "Left in {}: {} ({})", r.queue, l.message_id, l.why)?;
+        }
         if let Some(n) = &r.note {
             writeln!(f, "Note: {n}")?;
         }

@@ -94,6 +94,11 @@ pub struct DlqMessage {
     /// When it was first sent (to the source queue, for a redriven one), RFC 3339.
     pub sent_at: Option<String>,
     pub age_seconds: Option<u64>,
+    /// How often it was received before this listing (SQS's ApproximateReceiveCount, less the
+    /// listing's own receive).
+    pub receive_count: Option<u64>,
+    /// The queue SQS moved it from (`DeadLetterQueueSourceArn`), for a queue's redrive.
+    pub source_arn: Option<String>,
     /// The order it is about, when the body is an order or an order event.
     pub order_id: Option<String>,
     /// Why it failed, when the sender said (EventBridge and Lambda do; SQS redrive does not).
@@ -116,7 +121,8 @@ pub fn order_id_of(body: &str) -> Option<String> {
 }
 
 /// The failure reason in a message's attributes: EventBridge's `ERROR_CODE`/`ERROR_MESSAGE`
-/// (with `RULE_ARN`), Lambda's `ErrorCode`/`ErrorMessage`.
+/// (with `RULE_ARN`, `TARGET_ARN`, `RETRY_ATTEMPTS`), Lambda's `ErrorCode` (a Number
+/// attribute: the HTTP status)/`ErrorMessage`. SQS's own redrive gives no reason.
 pub fn reason_of(attributes: &BTreeMap<String, String>) -> Option<String> {
     let get = |k: &str| attributes.get(k).filter(|v| !v.is_empty());
     let (code, message) = match (get("ERROR_CODE"), get("ErrorCode")) {
@@ -130,11 +136,23 @@ pub fn reason_of(attributes: &BTreeMap<String, String>) -> Option<String> {
         (None, Some(m)) => m.clone(),
         (None, None) => return None,
     };
+    // Where EventBridge was delivering it, by name (ARNs end in `rule/<bus>/<rule>` and
+    // `function:<name>`).
+    let mut context = Vec::new();
     if let Some(rule) = get("RULE_ARN") {
-        reason.push_str(&format!(
-            " (rule {})",
-            rule.rsplit('/').next().unwrap_or(rule)
+        context.push(format!("rule {}", rule.rsplit('/').next().unwrap_or(rule)));
+    }
+    if let Some(target) = get("TARGET_ARN") {
+        context.push(format!(
+            "target {}",
+            target.rsplit([':', '/']).next().unwrap_or(target)
         ));
+    }
+    if let Some(n) = get("RETRY_ATTEMPTS") {
+        context.push(format!("{n} retries"));
+    }
+    if !context.is_empty() {
+        reason.push_str(&format!(" ({})", context.join(", ")));
     }
     Some(reason)
 }
@@ -152,10 +170,9 @@ fn string_attributes(m: &Message) -> BTreeMap<String, String> {
 
 fn describe(m: &Message, now_ms: u64) -> DlqMessage {
     let body = m.body().unwrap_or_default();
-    let sent_ms = m
-        .attributes()
-        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
-        .and_then(|t| t.parse::<u64>().ok());
+    let system = |k: MessageSystemAttributeName| m.attributes().and_then(|a| a.get(&k));
+    let sent_ms =
+        system(MessageSystemAttributeName::SentTimestamp).and_then(|t| t.parse::<u64>().ok());
     let mut preview: String = body.chars().take(PREVIEW_CHARS).collect();
     if body.chars().count() > PREVIEW_CHARS {
         preview.push('…');
@@ -164,6 +181,10 @@ fn describe(m: &Message, now_ms: u64) -> DlqMessage {
         message_id: m.message_id().unwrap_or_default().to_string(),
         sent_at: sent_ms.map(crate::lock::utc),
         age_seconds: sent_ms.map(|s| now_ms.saturating_sub(s) / 1000),
+        receive_count: system(MessageSystemAttributeName::ApproximateReceiveCount)
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(|n| n.saturating_sub(1)),
+        source_arn: system(MessageSystemAttributeName::DeadLetterQueueSourceArn).cloned(),
         order_id: order_id_of(body),
         reason: reason_of(&string_attributes(m)),
         preview,
@@ -251,6 +272,9 @@ pub async fn peek(ctx: &Ctx, dlq: &Dlq, max: usize) -> Result<Vec<DlqMessage>, E
             .queue_url(&dlq.url)
             .max_number_of_messages(want)
             .visibility_timeout(PEEK_VISIBILITY_SECS)
+            // Long polling (1 s): a short poll samples only some SQS servers and can miss
+            // messages of a small queue.
+            .wait_time_seconds(1)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
@@ -324,6 +348,8 @@ pub struct Redrive {
     /// Where the messages went: a queue or function (logical name).
     pub to: String,
     pub moved: u64,
+    /// Messages left in the dead-letter queue because they cannot go back (not an event).
+    pub left: Vec<Left>,
     /// Why the native move task was not used, when it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -401,6 +427,7 @@ async fn redrive_to_queue(
                     path: RedrivePath::SqsMoveTask,
                     to: source.to_string(),
                     moved,
+                    left: Vec::new(),
                     note: None,
                 })
             }
@@ -409,7 +436,7 @@ async fn redrive_to_queue(
     } else {
         Some("--max given: SQS's move task moves every message".into())
     };
-    let moved = move_messages(ctx, dlq, max, progress, |batch| {
+    let (moved, left) = move_messages(ctx, dlq, max, progress, |batch| {
         let source_url = source_url.clone();
         async move {
             let entries = batch
@@ -424,7 +451,7 @@ async fn redrive_to_queue(
                         .expect("id and body are set")
                 })
                 .collect();
-            let out = ctx
+            let out = match ctx
                 .aws
                 .sqs
                 .send_message_batch()
@@ -432,12 +459,32 @@ async fn redrive_to_queue(
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| Error::aws(format!("queue.{source}"), "SendMessageBatch", e))?;
-            Ok(out
-                .successful()
-                .iter()
-                .filter_map(|s| s.id().strip_prefix('m')?.parse::<usize>().ok())
-                .collect())
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    return Sent {
+                        error: Some(Error::aws(format!("queue.{source}"), "SendMessageBatch", e)),
+                        ..Sent::default()
+                    }
+                }
+            };
+            let index = |id: &str| id.strip_prefix('m')?.parse::<usize>().ok();
+            Sent {
+                ok: out
+                    .successful()
+                    .iter()
+                    .filter_map(|s| index(s.id()))
+                    .collect(),
+                skipped: Vec::new(),
+                error: out.failed().first().map(|f| {
+                    Error::Other(format!(
+                        "SendMessageBatch to {source} refused {} message(s): {} {}",
+                        out.failed().len(),
+                        f.code(),
+                        f.message().unwrap_or_default()
+                    ))
+                }),
+            }
         }
     })
     .await?;
@@ -446,6 +493,7 @@ async fn redrive_to_queue(
         path: RedrivePath::ReceiveSendDelete,
         to: source.to_string(),
         moved,
+        left,
         note,
     })
 }
@@ -547,42 +595,71 @@ fn is_unknown_operation(code: Option<&str>, message: Option<&str>) -> bool {
 /// How long a received message stays hidden while it is being sent on.
 const MOVE_VISIBILITY_SECS: i32 = 60;
 
-/// Receive batches from the DLQ, hand each to `send` (which returns the indexes sent), delete
-/// exactly those. Stops at `max`, or when a receive comes back empty.
+/// What a `send` step did with one received batch (indexes into the batch).
+#[derive(Default)]
+struct Sent {
+    /// Sent on: deleted from the dead-letter queue.
+    ok: Vec<usize>,
+    /// Not sendable at all (e.g. not an event): left in the queue, with why.
+    skipped: Vec<(usize, String)>,
+    /// Sending failed: the redrive stops; the rest of the batch is made visible again.
+    error: Option<Error>,
+}
+
+/// A message a redrive left in the dead-letter queue, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Left {
+    pub message_id: String,
+    pub why: String,
+}
+
+/// Receive batches from the DLQ, hand each to `send`, delete exactly the messages it sent.
+/// Stops at `max`, or when a receive comes back empty. Skipped messages stay hidden until the
+/// end (so the loop does not receive them again) and are then released; on an error the
+/// unsent rest of the batch is released at once — nothing stays hidden for long.
 async fn move_messages<F, Fut>(
     ctx: &Ctx,
     dlq: &Dlq,
     max: Option<u64>,
     progress: &Progress,
     send: F,
-) -> Result<u64, Error>
+) -> Result<(u64, Vec<Left>), Error>
 where
     F: Fn(Vec<Message>) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<usize>, Error>>,
+    Fut: std::future::Future<Output = Sent>,
 {
     let mut moved = 0u64;
-    loop {
-        let left = max.map_or(10, |m| m.saturating_sub(moved).min(10));
-        if left == 0 {
-            break;
+    let mut left = Vec::new();
+    let mut skipped_handles = Vec::new();
+    let outcome = loop {
+        let want = max.map_or(10, |m| m.saturating_sub(moved).min(10));
+        if want == 0 {
+            break Ok(());
         }
-        let page = ctx
+        // Long polling (1 s): a short poll samples only some SQS servers and can come back
+        // empty while messages remain, which would end the redrive early.
+        let page = match ctx
             .aws
             .sqs
             .receive_message()
             .queue_url(&dlq.url)
-            .max_number_of_messages(left as i32)
+            .max_number_of_messages(want as i32)
             .visibility_timeout(MOVE_VISIBILITY_SECS)
+            .wait_time_seconds(1)
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| Error::aws(&dlq.physical, "ReceiveMessage", e))?;
+        {
+            Ok(p) => p,
+            Err(e) => break Err(Error::aws(&dlq.physical, "ReceiveMessage", e)),
+        };
         let batch: Vec<Message> = page.messages().to_vec();
         if batch.is_empty() {
-            break;
+            break Ok(());
         }
-        let sent = send(batch.clone()).await?;
+        let sent = send(batch.clone()).await;
         let entries: Vec<DeleteMessageBatchRequestEntry> = sent
+            .ok
             .iter()
             .filter_map(|i| batch.get(*i))
             .enumerate()
@@ -595,7 +672,9 @@ where
             })
             .collect();
         if !entries.is_empty() {
-            let deleted = ctx
+            // A failure here leaves sent messages in the DLQ: they reappear and a second
+            // redrive sends them again — a duplicate the idempotent consumers absorb, no loss.
+            match ctx
                 .aws
                 .sqs
                 .delete_message_batch()
@@ -603,20 +682,50 @@ where
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| Error::aws(&dlq.physical, "DeleteMessageBatch", e))?;
-            moved += deleted.successful().len() as u64;
+            {
+                Ok(d) => moved += d.successful().len() as u64,
+                Err(e) => break Err(Error::aws(&dlq.physical, "DeleteMessageBatch", e)),
+            }
         }
-        if sent.len() < batch.len() {
-            return Err(Error::Other(format!(
-                "{} of {} messages could not be sent on; they stay in {} (moved so far: {moved})",
-                batch.len() - sent.len(),
-                batch.len(),
+        for (i, why) in &sent.skipped {
+            if let Some(m) = batch.get(*i) {
+                let id = m.message_id().unwrap_or_default().to_string();
+                // Received again when the run outlasts its visibility timeout: listed once.
+                if !left.iter().any(|l: &Left| l.message_id == id) {
+                    left.push(Left {
+                        message_id: id,
+                        why: why.clone(),
+                    });
+                }
+                skipped_handles.extend(m.receipt_handle().map(str::to_string));
+            }
+        }
+        let unsent: Vec<String> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !sent.ok.contains(i) && !sent.skipped.iter().any(|(s, _)| s == i))
+            .filter_map(|(_, m)| m.receipt_handle().map(str::to_string))
+            .collect();
+        if !unsent.is_empty() || sent.error.is_some() {
+            let why = sent.error.unwrap_or_else(|| {
+                Error::Other(format!("{} message(s) could not be sent on", unsent.len()))
+            });
+            if let Err(e) = release(ctx, dlq, &unsent).await {
+                progress.note(format!(
+                    "could not make the unsent messages visible again: {e}"
+                ));
+            }
+            break Err(Error::Other(format!(
+                "{why}; the unsent messages stay in {} (moved so far: {moved})",
                 dlq.physical
             )));
         }
         progress.note(format!("moved {moved} message(s) out of {}", dlq.physical));
-    }
-    Ok(moved)
+    };
+    // Skipped messages were kept hidden only so this run would not receive them again.
+    release(ctx, dlq, &skipped_handles).await?;
+    outcome?;
+    Ok((moved, left))
 }
 
 async fn redrive_to_function(
@@ -627,28 +736,39 @@ async fn redrive_to_function(
     progress: &Progress,
 ) -> Result<Redrive, Error> {
     let physical = ctx.physical_name(function);
-    let moved = move_messages(ctx, dlq, max, progress, |batch| {
+    let (moved, left) = move_messages(ctx, dlq, max, progress, |batch| {
         let physical = physical.clone();
         async move {
-            let mut sent = Vec::new();
+            let mut sent = Sent::default();
             for (i, m) in batch.iter().enumerate() {
                 let body = m.body().unwrap_or_default();
                 if serde_json::from_str::<serde_json::Value>(body).is_err() {
                     // Not an event: invoking the function with it would only fail again.
+                    sent.skipped.push((
+                        i,
+                        format!("not JSON, so not an event {function} can be invoked with"),
+                    ));
                     continue;
                 }
-                ctx.aws
+                let invoked = ctx
+                    .aws
                     .lambda
                     .invoke()
                     .function_name(&physical)
                     .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
                     .payload(aws_smithy_types::Blob::new(body.as_bytes()))
                     .send()
-                    .await
-                    .map_err(|e| Error::aws(format!("function.{function}"), "Invoke", e))?;
-                sent.push(i);
+                    .await;
+                match invoked {
+                    Ok(_) => sent.ok.push(i),
+                    Err(e) => {
+                        // Those invoked so far are still deleted: no duplicate on a rerun.
+                        sent.error = Some(Error::aws(format!("function.{function}"), "Invoke", e));
+                        break;
+                    }
+                }
             }
-            Ok(sent)
+            sent
         }
     })
     .await?;
@@ -657,6 +777,7 @@ async fn redrive_to_function(
         path: RedrivePath::InvokeFunction,
         to: function.to_string(),
         moved,
+        left,
         note: None,
     })
 }
@@ -736,6 +857,20 @@ mod tests {
             Some("200: table not found")
         );
         assert_eq!(reason_of(&attrs(&[("RequestID", "r-1")])), None);
+        assert_eq!(
+            reason_of(&attrs(&[
+                ("ERROR_CODE", "RESOURCE_NOT_FOUND"),
+                (
+                    "TARGET_ARN",
+                    "arn:aws:lambda:us-east-1:1:function:shop-validate-order"
+                ),
+                ("RETRY_ATTEMPTS", "0"),
+            ]))
+            .as_deref(),
+            Some("RESOURCE_NOT_FOUND (target shop-validate-order, 0 retries)")
+        );
+        // SQS's own redrive says where a message came from, not why.
+        assert_eq!(reason_of(&attrs(&[])), None);
     }
 
     #[test]
