@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::graph::Graph;
+use crate::kinds::alarm::provider::stack_alarms;
 use crate::kinds::function::shared::{get_function, mappings_of};
 use crate::kinds::queue::provider::{queue_attributes, queue_url};
 use crate::kinds::Kind;
@@ -456,44 +457,33 @@ async fn queues(ctx: &Ctx) -> Result<Vec<QueueState>, Error> {
         .await
 }
 
-/// The declared alarms (`alarms:`) and their states; a declared alarm that does not exist is
-/// reported with the missing resources.
+/// The declared alarms (`alarms:`) and their states, from the listing the alarms' own reads
+/// share (one DescribeAlarms); a declared alarm that does not exist is reported with the
+/// missing resources.
 async fn alarms(ctx: &Ctx) -> Result<Vec<AlarmState>, Error> {
-    let names: Vec<String> = ctx
+    let declared: BTreeSet<String> = ctx
         .spec
         .alarms
         .keys()
         .map(|a| ctx.physical_name(a))
         .collect();
-    let mut out = Vec::new();
-    // DescribeAlarms takes at most 100 names per call.
-    for chunk in names.chunks(100) {
-        let mut pages = ctx
-            .aws
-            .cloudwatch
-            .describe_alarms()
-            .set_alarm_names(Some(chunk.to_vec()))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| Error::aws(format!("{}.*", Kind::Alarm), "DescribeAlarms", e))?;
-            for a in page.metric_alarms() {
-                out.push(AlarmState {
-                    name: a.alarm_name().unwrap_or_default().to_string(),
-                    state: a
-                        .state_value()
-                        .map(StateValue::as_str)
-                        .unwrap_or("INSUFFICIENT_DATA")
-                        .to_string(),
-                    reason: a.state_reason().map(str::to_string),
-                    since: a
-                        .state_updated_timestamp()
-                        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-                });
-            }
-        }
-    }
+    let listed = stack_alarms(ctx, &format!("{}.*", Kind::Alarm)).await?;
+    let mut out: Vec<AlarmState> = listed
+        .iter()
+        .filter(|a| a.alarm_name().is_some_and(|n| declared.contains(n)))
+        .map(|a| AlarmState {
+            name: a.alarm_name().unwrap_or_default().to_string(),
+            state: a
+                .state_value()
+                .map(StateValue::as_str)
+                .unwrap_or("INSUFFICIENT_DATA")
+                .to_string(),
+            reason: a.state_reason().map(str::to_string),
+            since: a
+                .state_updated_timestamp()
+                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        })
+        .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }

@@ -66,7 +66,7 @@ fn actions(a: &Alarm, known: &Known) -> Prop {
 
 /// The stack's alarms (DescribeAlarms by the `<stack>-` prefix, every page), shared while
 /// planning by every alarm's read and the discovery.
-async fn stack_alarms(ctx: &Ctx, res: &str) -> Result<Arc<Vec<MetricAlarm>>, Error> {
+pub(crate) async fn stack_alarms(ctx: &Ctx, res: &str) -> Result<Arc<Vec<MetricAlarm>>, Error> {
     let prefix = format!("{}-", ctx.spec.stack);
     ctx.aws
         .reads
