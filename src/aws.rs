@@ -103,6 +103,8 @@ pub struct Clients {
     pub calls: CallLog,
     /// Partition and account of the caller, once learnt (`Ctx::partition_and_account`).
     pub caller: Arc<Mutex<Option<(String, String)>>>,
+    /// Who the run acts as, from the identity check (`commands::connect`).
+    pub identity: Option<crate::identity::Identity>,
     /// Reads shared while a plan is made (`plan` turns it on and off).
     pub reads: Arc<crate::resources::reads::Reads>,
     /// The region the clients talk to.
@@ -232,6 +234,7 @@ impl Clients {
                 .unwrap_or_else(|| "us-east-1".into()),
             custom_endpoint: config.endpoint_url().is_some(),
             caller: Arc::default(),
+            identity: None,
             reads: Arc::default(),
             calls,
         }

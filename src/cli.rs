@@ -40,6 +40,16 @@ pub struct Global {
         default_value_t = 4566
     )]
     pub local_port: u16,
+    /// Result as readable text, or as one JSON document on stdout — errors included (`logs`:
+    /// one JSON object per line). Progress always goes to stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "ORDERFLOW_OUTPUT",
+        default_value_t
+    )]
+    pub output: OutputFormat,
     /// Only print errors and the result (no progress lines).
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -82,7 +92,7 @@ pub enum SubmitVia {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check pipeline.yaml (syntax, keys, references, AWS limits). Makes no AWS call.
-    Validate(ValidateArgs),
+    Validate,
     /// Show what `up` would change (reads AWS, writes nothing).
     Plan(PlanArgs),
     /// Create or update every resource of the pipeline, in dependency order.
@@ -100,7 +110,7 @@ pub enum Command {
     /// One screen for the deployed stack: resources, functions, triggers, queues (dead-letter
     /// queues marked), alarms, the last deploy, orders of the last hour. Exit 6 when something
     /// needs attention (a dead-letter queue holds messages, an alarm is in ALARM...).
-    Status(StatusArgs),
+    Status,
     /// Print schemas: `schema events [EVENT]`, the OpenAPI 3 schemas of the events the
     /// pipeline publishes, as `up` puts them in the EventBridge schema registry.
     Schema(SchemaArgs),
@@ -127,9 +137,6 @@ pub struct LogsArgs {
     /// (`'"order stored"'`); `{ $.level = "ERROR" }` matches JSON fields.
     #[arg(long)]
     pub filter: Option<String>,
-    /// Readable lines, or one JSON object per line (NDJSON) with the line as written.
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -139,9 +146,6 @@ pub struct TraceArgs {
     /// How far back to look in the logs when the order is not in the table: 30m, 2h, 1d.
     #[arg(long, default_value = "24h")]
     pub since: String,
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -161,9 +165,6 @@ pub enum DlqCommand {
         /// At most this many messages previewed per queue.
         #[arg(long, default_value_t = 10)]
         max: usize,
-        /// Result as text, or as one JSON document on stdout (shape documented in the README).
-        #[arg(long, value_enum, default_value_t)]
-        output: OutputFormat,
     },
     /// Move the messages of dead-letter queue QUEUE back to where they came from: to the source
     /// queue for a queue's redrive, to the function (invoked asynchronously with the event) for
@@ -177,9 +178,6 @@ pub enum DlqCommand {
         /// At most this many messages (default: all).
         #[arg(long)]
         max: Option<u64>,
-        /// Result as text, or as one JSON document on stdout (shape documented in the README).
-        #[arg(long, value_enum, default_value_t)]
-        output: OutputFormat,
     },
 }
 
@@ -200,17 +198,6 @@ pub struct SchemaEventsArgs {
     /// Only this event: its detail-type (`OrderPlaced`) or schema name
     /// (`orderflow.orders@OrderPlaced`).
     pub event: Option<String>,
-    /// Result as text (a header and the document per event), or as one JSON document on
-    /// stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -218,16 +205,6 @@ pub struct UnlockArgs {
     /// Break the lock without asking (required when not interactive).
     #[arg(short, long)]
     pub yes: bool,
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct ValidateArgs {
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -243,9 +220,6 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
     #[command(flatten)]
     pub build: BuildArgs,
     /// Plan deletion of owned tables the file no longer declares (otherwise they are kept).
@@ -258,9 +232,6 @@ pub struct UpArgs {
     /// Apply without asking (required when not interactive).
     #[arg(short, long)]
     pub yes: bool,
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
     #[command(flatten)]
     pub build: BuildArgs,
     /// Also delete owned tables the file no longer declares (and their data).
@@ -276,9 +247,6 @@ pub struct DownArgs {
     /// Also delete the stack's tables and all their data.
     #[arg(long)]
     pub delete_data: bool,
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -334,9 +302,6 @@ pub struct SendOrderArgs {
     /// Seconds to wait with --wait.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -346,9 +311,6 @@ pub struct OrderArgs {
     /// Orders table (logical name); defaults to the only table in the file.
     #[arg(long)]
     pub table: Option<String>,
-    /// Result as text, or as one JSON document on stdout (shape documented in the README).
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -388,8 +350,6 @@ pub enum LocalCommand {
         /// after the order's outcome); exit 4 if none arrived.
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         wait: u64,
-        /// Result as text, or as one JSON document on stdout.
-        #[arg(long, value_enum, default_value_t)]
-        output: OutputFormat,
     },
 }
+

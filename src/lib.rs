@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod graph;
+pub mod identity;
 pub mod kinds;
 pub mod local;
 pub mod lock;

@@ -69,6 +69,8 @@ pub struct Skipped {
 pub struct Plan {
     pub stack: String,
     pub region: String,
+    /// The account and caller the plan was read as (the identity check).
+    pub identity: Option<crate::identity::Identity>,
     /// Declared resources in dependency order.
     pub steps: Vec<Step>,
     /// Undeclared owned resources in deletion order (`delete` or `retain`).
@@ -228,6 +230,7 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
     Ok(Plan {
         stack: ctx.spec.stack.clone(),
         region: ctx.region.clone(),
+        identity: ctx.aws.identity.clone(),
         steps,
         removals,
         skipped,

@@ -17,9 +17,9 @@ use crate::progress::Progress;
 
 pub async fn run(g: &Global, args: DlqArgs) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
-    let ctx = connect(g, spec).await;
+    let ctx = connect(g, spec).await?;
     match args.command {
-        DlqCommand::List { queue, max, output } => {
+        DlqCommand::List { queue, max } => {
             let names: Vec<String> = match queue {
                 Some(q) => vec![q],
                 None => dlq::sources(&ctx.spec).into_keys().collect(),
@@ -40,13 +40,12 @@ pub async fn run(g: &Global, args: DlqArgs) -> Result<ExitCode, Error> {
                     messages,
                 });
             }
-            emit(output, &Listing { queues })?;
+            emit(g.output, &Listing { queues })?;
         }
         DlqCommand::Redrive {
             queue,
             yes,
             max,
-            output,
         } => {
             let progress = Progress::new(g.quiet);
             let d = dlq::find(&ctx, &queue).await?;
@@ -61,7 +60,7 @@ pub async fn run(g: &Global, args: DlqArgs) -> Result<ExitCode, Error> {
                 yes,
             )?;
             let r = dlq::redrive(&ctx, &d, max, &progress).await?;
-            emit(output, &Redriven(r))?;
+            emit(g.output, &Redriven(r))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -52,14 +52,11 @@ impl fmt::Display for DownResult {
 pub async fn run(g: &Global, args: DownArgs) -> Result<ExitCode, Error> {
     let progress = Progress::new(g.quiet);
     let spec = load_spec(g)?;
-    let ctx = connect(g, spec).await;
+    let ctx = connect(g, spec).await?;
     let work = delete_owned(g, &args, &ctx, &progress);
-    let ((deleted, kept), lock) = match under_lock(g, &ctx, "down", &progress, work).await? {
-        Ok(done) => done,
-        Err(locked) => return Ok(locked),
-    };
+    let ((deleted, kept), lock) = under_lock(g, &ctx, "down", &progress, work).await?;
     emit(
-        args.output,
+        g.output,
         &DownResult {
             stack: ctx.spec.stack.clone(),
             deleted,

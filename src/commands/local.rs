@@ -1,6 +1,7 @@
 //! `orderflow local start|stop|status|install|mail`: the local emulator as one obvious step.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -8,48 +9,38 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::emit;
-use crate::cli::{LocalArgs, LocalCommand};
+use crate::cli::{Global, LocalArgs, LocalCommand};
 use crate::error::Error;
 use crate::local;
 
-pub async fn run(args: LocalArgs) -> Result<ExitCode, Error> {
+pub async fn run(g: &Global, args: LocalArgs) -> Result<ExitCode, Error> {
+    let output = g.output;
     match args.command {
         LocalCommand::Install => {
             let python = local::ensure_installed()?;
-            println!(
-                "MiniStack {} installed ({}).",
-                local::MINISTACK_VERSION,
-                python.display()
-            );
+            emit(
+                output,
+                &Installed {
+                    version: local::MINISTACK_VERSION,
+                    python,
+                },
+            )?;
         }
         LocalCommand::Start { port } => {
-            let status = local::start_detached(port)?;
-            println!("{status}");
-            println!(
-                "Use it with `orderflow --local …` (or --endpoint-url {}); stop it with `orderflow local stop`.",
-                status.endpoint
-            );
+            emit(output, &Started(local::start_detached(port)?))?;
         }
         LocalCommand::Stop { port } => {
-            if local::stop_detached(port)? {
-                println!("Stopped the local emulator on port {port}.");
-            } else {
-                println!("No local emulator was running on port {port}.");
-            }
+            let stopped = local::stop_detached(port)?;
+            emit(output, &Stopped { port, stopped })?;
         }
         LocalCommand::Status { port } => {
             let status = local::status(port);
-            println!("{status}");
+            emit(output, &Shown(status.clone()))?;
             if !status.healthy {
                 return Ok(ExitCode::from(3));
             }
         }
-        LocalCommand::Mail {
-            port,
-            to,
-            wait,
-            output,
-        } => {
+        LocalCommand::Mail { port, to, wait } => {
             let deadline = Instant::now() + Duration::from_secs(wait);
             let mailbox = loop {
                 let mailbox = mailbox(port, to.as_deref()).await?;
@@ -65,6 +56,68 @@ pub async fn run(args: LocalArgs) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `local install`: the pinned MiniStack and the interpreter of its virtualenv.
+#[derive(Debug, Serialize)]
+struct Installed {
+    version: &'static str,
+    python: PathBuf,
+}
+
+impl fmt::Display for Installed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "MiniStack {} installed ({}).",
+            self.version,
+            self.python.display()
+        )
+    }
+}
+
+/// `local start`: the emulator's status, and how to use it.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct Started(local::LocalStatus);
+
+impl fmt::Display for Started {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.0)?;
+        writeln!(
+            f,
+            "Use it with `orderflow --local …` (or --endpoint-url {}); stop it with `orderflow local stop`.",
+            self.0.endpoint
+        )
+    }
+}
+
+/// `local status`: the emulator's status as one line.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct Shown(local::LocalStatus);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.0)
+    }
+}
+
+/// `local stop`: whether an emulator orderflow started was running (and is now stopped).
+#[derive(Debug, Serialize)]
+struct Stopped {
+    port: u16,
+    stopped: bool,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.stopped {
+            writeln!(f, "Stopped the local emulator on port {}.", self.port)
+        } else {
+            writeln!(f, "No local emulator was running on port {}.", self.port)
+        }
+    }
 }
 
 /// One email the emulator's SES recorded.

@@ -84,10 +84,10 @@ impl Printer {
 pub async fn run(g: &Global, args: LogsArgs) -> Result<ExitCode, Error> {
     let since = logs::parse_duration(&args.since).map_err(Error::Other)?;
     let spec = load_spec(g)?;
-    let ctx = connect(g, spec).await;
+    let ctx = connect(g, spec).await?;
     let functions = functions(&ctx, &args.functions)?;
     let mut printer = Printer {
-        output: args.output,
+        output: g.output,
         width: functions.iter().map(String::len).max().unwrap_or(0),
         seen: HashSet::new(),
         order: VecDeque::new(),

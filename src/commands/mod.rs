@@ -33,16 +33,16 @@ pub mod validate;
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let g = &cli.global;
     match cli.command {
-        Command::Validate(a) => validate::run(g, a),
+        Command::Validate => validate::run(g),
         Command::Plan(a) => plan::run(g, a).await,
         Command::Up(a) => up::run(g, a).await,
         Command::Down(a) => down::run(g, a).await,
         Command::SendOrder(a) => send_order::run(g, a).await,
         Command::Order(a) => order::run(g, a).await,
-        Command::Local(a) => local::run(a).await,
+        Command::Local(a) => local::run(g, a).await,
         Command::Unlock(a) => unlock::run(g, a).await,
-        Command::Status(a) => status::run(g, a).await,
-        Command::Schema(a) => schema::run(a),
+        Command::Status => status::run(g).await,
+        Command::Schema(a) => schema::run(g, a),
         Command::Dlq(a) => dlq::run(g, a).await,
         Command::Logs(a) => logs::run(g, a).await,
         Command::Trace(a) => trace::run(g, a).await,
@@ -70,15 +70,47 @@ pub fn target(g: &Global, spec: &Spec) -> Target {
 }
 
 /// Spec + clients, ready for providers. `artifacts` are added by commands that deploy code.
-pub async fn connect(g: &Global, spec: Spec) -> Ctx {
-    let aws = Clients::new(&target(g, &spec), None).await;
-    Ctx {
+///
+/// First one quick identity call (`crate::identity`): no credentials, an unreachable endpoint
+/// or an account the file's `accounts` does not allow stop the run here, before any other call.
+/// The identity is shown on stderr (the run's header) unless `--quiet`.
+pub async fn connect(g: &Global, spec: Spec) -> Result<Ctx, Error> {
+    let target = target(g, &spec);
+    let config = crate::aws::load_config(&target, None).await;
+    let endpoint = crate::identity::Endpoint {
+        custom: target.endpoint_url.clone(),
+        region: config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into()),
+        local: g.local,
+        profile: target
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok()),
+    };
+    let identity = crate::identity::whoami(&config, &endpoint).await?;
+    if !spec.accounts.is_empty() && !spec.accounts.contains(&identity.account) {
+        return Err(Error::AccountNotAllowed {
+            account: identity.account,
+            allowed: spec.accounts.join(", "),
+            file: spec.file.display().to_string(),
+        });
+    }
+    if !g.quiet {
+        eprintln!("{identity}");
+    }
+    let mut aws = Clients::from_config(&config);
+    *aws.caller.lock().expect("caller lock") =
+        Some((identity.partition.clone(), identity.account.clone()));
+    aws.identity = Some(identity);
+    Ok(Ctx {
         region: aws.region.clone(),
         spec: Arc::new(spec),
         aws,
         artifacts: Default::default(),
         parallelism: usize::from(g.parallelism),
-    }
+    })
 }
 
 /// Directory holding the pipeline file (and the Cargo workspace with `functions/`).
@@ -177,24 +209,21 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Error> {
 }
 
 /// Run `work` (a command's plan and changes) under the stack lock: wait up to
-/// `--lock-timeout` for another run, then hold, renew and release it. `Ok(Err(code))`: the
-/// stack stayed locked; the holder has been reported on stderr and `code` is the exit code.
+/// `--lock-timeout` for another run, then hold, renew and release it. [`Error::Locked`] (exit
+/// 5) when the stack stayed locked.
 pub async fn under_lock<T>(
     g: &Global,
     ctx: &Ctx,
     command: &str,
     progress: &crate::progress::Progress,
     work: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<Result<(T, LockReport), ExitCode>, Error> {
+) -> Result<(T, LockReport), Error> {
     let timeout = std::time::Duration::from_secs(g.lock_timeout);
     match lock::acquire(ctx, command, timeout, progress).await? {
-        lock::Acquired::Busy(locked) => {
-            eprintln!("{:?}", miette::Report::new(*locked));
-            Ok(Err(ExitCode::from(lock::EXIT_LOCKED)))
-        }
+        lock::Acquired::Busy(locked) => Err(Error::Locked(locked)),
         lock::Acquired::Held(held) => {
             let (result, report) = held.hold(work, progress).await;
-            Ok(Ok((result?, report)))
+            Ok((result?, report))
         }
     }
 }

@@ -89,7 +89,7 @@ fn reason_line(r: &Value) -> String {
 pub async fn run(g: &Global, args: OrderArgs) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
     let table = pick("table", args.table.as_deref(), spec.tables.keys())?.to_string();
-    let ctx = connect(g, spec).await;
+    let ctx = connect(g, spec).await?;
     let table_name = ctx.physical_name(&table);
     let got = ctx
         .aws
@@ -116,7 +116,7 @@ pub async fn run(g: &Global, args: OrderArgs) -> Result<ExitCode, Error> {
         )));
     };
     let view = view(&args.order_id, &table_name, attributes_to_json(item));
-    emit(args.output, &view)?;
+    emit(g.output, &view)?;
     Ok(ExitCode::SUCCESS)
 }
 

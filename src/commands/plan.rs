@@ -20,13 +20,14 @@ pub fn exit_code(detailed: bool, changes: bool) -> ExitCode {
 pub async fn run(g: &Global, args: PlanArgs) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
     let graph = Graph::build(&spec)?;
+    // Who and where first: a wrong account or no credentials stop the run before a build.
+    let mut ctx = connect(g, spec).await?;
     // Build (or take prebuilt) packages so code changes show up as a code_sha256 change.
     let artifacts = build::build_functions(
-        &spec,
+        &ctx.spec,
         &project_root(&g.file),
         args.build.prebuilt.as_deref(),
     )?;
-    let mut ctx = connect(g, spec).await;
     ctx.artifacts = artifacts;
     // plan never waits for the stack lock (it writes nothing) but says when a run holds it.
     // Best effort: a read-only role without access to the lock table still gets its plan.
@@ -40,6 +41,6 @@ pub async fn run(g: &Global, args: PlanArgs) -> Result<ExitCode, Error> {
         }
     }
     let p = plan(&ctx, &graph, args.delete_data).await?;
-    emit(args.output, &p)?;
+    emit(g.output, &p)?;
     Ok(exit_code(args.detailed_exitcode, p.has_changes()))
 }

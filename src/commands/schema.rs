@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::emit;
-use crate::cli::{SchemaArgs, SchemaCommand, SchemaEventsArgs};
+use crate::cli::{Global, SchemaArgs, SchemaCommand, SchemaEventsArgs};
 use crate::error::Error;
 use crate::spec::text::suggest;
 
@@ -72,19 +72,19 @@ impl fmt::Display for EventSchemas {
     }
 }
 
-pub fn run(args: SchemaArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, args: SchemaArgs) -> Result<ExitCode, Error> {
     match args.command {
-        SchemaCommand::Events(a) => events(a),
+        SchemaCommand::Events(a) => events(g, a),
     }
 }
 
-fn events(args: SchemaEventsArgs) -> Result<ExitCode, Error> {
+fn events(g: &Global, args: SchemaEventsArgs) -> Result<ExitCode, Error> {
     let events = match &args.event {
         None => catalogue(),
         Some(name) => vec![lookup(name)?],
     };
     emit(
-        args.output,
+        g.output,
         &EventSchemas {
             events: events.into_iter().map(EventSchemaOut::from).collect(),
         },

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::{connect, emit, load_spec};
-use crate::cli::{Global, StatusArgs};
+use crate::cli::{Global};
 use crate::error::Error;
 use crate::graph::Graph;
 use crate::lock::{now_ms, utc};
@@ -20,12 +20,12 @@ use crate::operations::status::{self, StackStatus};
 /// `status` found something that needs attention.
 pub const EXIT_ATTENTION: u8 = 6;
 
-pub async fn run(g: &Global, args: StatusArgs) -> Result<ExitCode, Error> {
+pub async fn run(g: &Global) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
     let graph = Graph::build(&spec)?;
-    let ctx = connect(g, spec).await;
+    let ctx = connect(g, spec).await?;
     let s = status::read(&ctx, &graph).await?;
-    emit(args.output, &View(&s))?;
+    emit(g.output, &View(&s))?;
     Ok(if s.healthy() {
         ExitCode::SUCCESS
     } else {

@@ -19,7 +19,7 @@ use crate::operations::trace::{self, Trace};
 pub async fn run(g: &Global, args: TraceArgs) -> Result<ExitCode, Error> {
     let since = parse_duration(&args.since).map_err(Error::Other)?;
     let spec = load_spec(g)?;
-    let ctx = connect(g, spec).await;
+    let ctx = connect(g, spec).await?;
     let start = i64::try_from(now_ms()).unwrap_or(i64::MAX) - since;
     let t = trace::trace(&ctx, &args.order_id, start).await?;
     if !t.found() {
@@ -29,7 +29,7 @@ pub async fn run(g: &Global, args: TraceArgs) -> Result<ExitCode, Error> {
             args.order_id, args.since, ctx.spec.stack
         )));
     }
-    emit(args.output, &View(&t))?;
+    emit(g.output, &View(&t))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -47,19 +47,19 @@ impl fmt::Display for UnlockResult {
 
 pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
-    let ctx = connect(g, spec).await;
+    let ctx = connect(g, spec).await?;
     let table = LockTable::new(&ctx);
     let stack = ctx.spec.stack.clone();
     let mut holder = table.read().await?;
     if holder.is_none() {
         if let Some(item) = table.foreign().await? {
-            return delete_foreign(&table, &stack, &item, &args).await;
+            return delete_foreign(g, &table, &stack, &item, &args).await;
         }
     }
     loop {
         let Some(h) = holder else {
             emit(
-                args.output,
+                g.output,
                 &UnlockResult {
                     stack,
                     table: TABLE.into(),
@@ -89,7 +89,7 @@ pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
         match table.break_lock(&h.token).await? {
             None => {
                 emit(
-                    args.output,
+                    g.output,
                     &UnlockResult {
                         stack,
                         table: TABLE.into(),
@@ -123,6 +123,7 @@ pub async fn run(g: &Global, args: UnlockArgs) -> Result<ExitCode, Error> {
 /// The stack's item is not a lock orderflow wrote (it blocks `up`/`down`, which refuse to
 /// guess whether its writer still works): show it, ask, delete it.
 async fn delete_foreign(
+    g: &Global,
     table: &LockTable,
     stack: &str,
     item: &str,
@@ -142,7 +143,7 @@ async fn delete_foreign(
         )));
     }
     emit(
-        args.output,
+        g.output,
         &UnlockResult {
             stack: stack.to_string(),
             table: TABLE.into(),

@@ -21,6 +21,8 @@ use crate::progress::Progress;
 pub struct UpResult {
     pub stack: String,
     pub region: String,
+    /// The account and caller the stack was changed as.
+    pub identity: Option<crate::identity::Identity>,
     /// What the plan said before applying.
     pub plan: Summary,
     pub applied: Vec<Applied>,
@@ -73,12 +75,13 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
     if args.build.prebuilt.is_none() && !spec.functions.is_empty() {
         progress.note("building functions (cargo, profile `lambda`)");
     }
+    // Who and where first: a wrong account or no credentials stop the run before a build.
+    let mut ctx = connect(g, spec).await?;
     let artifacts = build::build_functions(
-        &spec,
+        &ctx.spec,
         &project_root(&g.file),
         args.build.prebuilt.as_deref(),
     )?;
-    let mut ctx = connect(g, spec).await;
     ctx.artifacts = artifacts;
 
     // Plan under the lock too: a plan read while another run applies would be stale.
@@ -88,7 +91,7 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
             progress.note(note);
         }
         if p.has_changes() {
-            match args.output {
+            match g.output {
                 OutputFormat::Text => print!("{p}"),
                 OutputFormat::Json if !g.quiet => eprint!("{p}"),
                 OutputFormat::Json => {}
@@ -105,13 +108,11 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
         let report = apply(&ctx, &graph, &p, &progress).await?;
         Ok((p, report))
     };
-    let ((p, report), lock) = match under_lock(g, &ctx, "up", &progress, work).await? {
-        Ok(done) => done,
-        Err(locked) => return Ok(locked),
-    };
+    let ((p, report), lock) = under_lock(g, &ctx, "up", &progress, work).await?;
     let result = UpResult {
         stack: p.stack.clone(),
         region: p.region.clone(),
+        identity: p.identity.clone(),
         plan: p.summary(),
         applied: report
             .applied
@@ -124,6 +125,6 @@ pub async fn run(g: &Global, args: UpArgs) -> Result<ExitCode, Error> {
         lock,
         seconds: started.elapsed().as_secs_f64(),
     };
-    emit(args.output, &result)?;
+    emit(g.output, &result)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::{emit, load_spec};
-use crate::cli::{Global, ValidateArgs};
+use crate::cli::{Global};
 use crate::error::Error;
 use crate::graph::Graph;
 
@@ -27,11 +27,11 @@ impl fmt::Display for Validated {
     }
 }
 
-pub fn run(g: &Global, args: ValidateArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
     let graph = Graph::build(&spec)?;
     emit(
-        args.output,
+        g.output,
         &Validated {
             file: g.file.display().to_string(),
             stack: spec.stack.clone(),

@@ -173,6 +173,9 @@ macro_rules! registry {
             pub stack: String,
             /// Region from the file; `--region` and the credential chain may override it.
             pub region: Option<String>,
+            /// The AWS accounts this pipeline may be deployed to; empty: any. A run whose
+            /// credentials reach another account stops before any other call.
+            pub accounts: Vec<String>,
             /// Extra tags put on every resource that takes tags (besides the ownership tag).
             pub tags: BTreeMap<String, String>,
             $( pub $key: BTreeMap<String, $ty>, )*
@@ -185,6 +188,7 @@ macro_rules! registry {
                     file: PathBuf::from("pipeline.yaml"),
                     stack: stack.into(),
                     region: None,
+                    accounts: Vec::new(),
                     tags: BTreeMap::new(),
                     $( $key: BTreeMap::new(), )*
                 }
@@ -231,6 +235,7 @@ macro_rules! registry {
                 file,
                 stack,
                 region,
+                accounts: Vec::new(),
                 tags,
                 $( $key: cx.section::<$ty>(top), )*
             }

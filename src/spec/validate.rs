@@ -10,11 +10,12 @@ use super::decode::{Checker, Fields};
 use super::model::{Section, Spec, OWNERSHIP_TAG};
 use super::report::Reporter;
 use super::text::{check_logical_name, first_position, join};
-use super::yaml::Node;
+use super::text::describe;
+use super::yaml::{Node, Value};
 use crate::kinds;
 
 /// Keys of the file besides the sections.
-const FILE_KEYS: &[&str] = &["stack", "region", "tags"];
+const FILE_KEYS: &[&str] = &["stack", "region", "tags", "accounts"];
 
 /// Tags per resource (Lambda, SQS, DynamoDB, EventBridge and IAM all allow 50).
 const MAX_TAGS: usize = 50;
@@ -68,6 +69,7 @@ pub(crate) fn build(file: &str, root: &Node, report: &mut Reporter<'_>) -> Spec 
         tags,
     );
 
+    spec.accounts = accounts(&mut cx, &top);
     cx.check_references(&spec);
     kinds::check_sections(&mut cx, &spec);
     if stack_ok {
@@ -75,6 +77,51 @@ pub(crate) fn build(file: &str, root: &Node, report: &mut Reporter<'_>) -> Spec 
     }
     add_implied_access(&mut spec);
     spec
+}
+
+/// The file's `accounts`: 12-digit AWS account ids (quoted or not: a plain `012345678901` keeps
+/// its leading zero, scalars are read as written), no repeats.
+fn accounts(cx: &mut Checker<'_, '_>, top: &Fields<'_>) -> Vec<String> {
+    let Some(node) = top.get("accounts") else {
+        return Vec::new();
+    };
+    let Value::Seq(items) = &node.value else {
+        cx.error(
+            node.span,
+            "accounts",
+            format!("expected a list of AWS account ids, got {}", describe(node)),
+            Some("accounts: [\"123456789012\"]".into()),
+        );
+        return Vec::new();
+    };
+    if items.is_empty() {
+        cx.error(
+            node.span,
+            "accounts",
+            "the list is empty, which would allow no account; remove the key to allow any",
+            None,
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("accounts[{i}]");
+        let Some(id) = cx.string_value(item, &path) else {
+            continue;
+        };
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            cx.error(
+                item.span,
+                &path,
+                format!("{id:?} is not an AWS account id"),
+                Some("an account id is 12 digits, e.g. \"123456789012\"".into()),
+            );
+        } else if out.contains(&id) {
+            cx.error(item.span, &path, format!("account {id} is listed twice"), None);
+        } else {
+            out.push(id);
+        }
+    }
+    out
 }
 
 /// The file's `tags`: AWS's rules for keys and values, and room for the ownership tag.

@@ -262,7 +262,7 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
             schema_errors.retain(|e| !(e.path == "/order_id" && e.got == "nothing"));
         }
         if !schema_errors.is_empty() {
-            emit(args.output, &invalid(&order, args.via, schema_errors))?;
+            emit(g.output, &invalid(&order, args.via, schema_errors))?;
             return Ok(ExitCode::from(EXIT_REJECTED));
         }
     }
@@ -275,7 +275,7 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
             } else {
                 None
             };
-            let ctx = connect(g, spec).await;
+            let ctx = connect(g, spec).await?;
             send(&ctx, &bus, table.as_deref(), &order, timeout).await?
         }
         SubmitVia::Api => {
@@ -285,7 +285,7 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
                 .idempotency_key
                 .clone()
                 .unwrap_or_else(|| default_idempotency_key(&order.value));
-            let ctx = connect(g, spec).await;
+            let ctx = connect(g, spec).await?;
             let target = api_target(&ctx, &name).await?;
             let client = reqwest::Client::builder()
                 .timeout(HTTP_TIMEOUT)
@@ -294,7 +294,7 @@ pub async fn run(g: &Global, args: SendOrderArgs) -> Result<ExitCode, Error> {
             api::send(&client, &target, &order, &key, args.wait, timeout).await?
         }
     };
-    emit(args.output, &outcome)?;
+    emit(g.output, &outcome)?;
     Ok(match outcome.status {
         Status::Sent | Status::Processed => ExitCode::SUCCESS,
         Status::Rejected | Status::Invalid => ExitCode::from(EXIT_REJECTED),
