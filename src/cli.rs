@@ -112,7 +112,8 @@ pub enum Command {
     /// needs attention (a dead-letter queue holds messages, an alarm is in ALARM...).
     Status,
     /// Print schemas: `schema events [EVENT]`, the OpenAPI 3 schemas of the events the
-    /// pipeline publishes, as `up` puts them in the EventBridge schema registry.
+    /// pipeline publishes, as `up` puts them in the EventBridge schema registry; `schema
+    /// pipeline`, the JSON Schema of pipeline.yaml for editors.
     Schema(SchemaArgs),
     /// What waits in the stack's dead-letter queues and why; move it back once fixed.
     Dlq(DlqArgs),
@@ -191,6 +192,9 @@ pub struct SchemaArgs {
 pub enum SchemaCommand {
     /// The schema of every event the pipeline publishes (or of one), generated from the code.
     Events(SchemaEventsArgs),
+    /// The JSON Schema of pipeline.yaml (draft-07), generated from the definitions the validator
+    /// uses: point an editor at it for completion, hover docs and inline errors.
+    Pipeline,
 }
 
 #[derive(Debug, Args)]

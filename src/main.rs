@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
         } else {
             // Logs and CI output: no colour codes, one error per line, no wrapping at an
             // imagined terminal width.
-            opts.color(false).unicode(false).wrap_lines(false).build()
+            opts.color(false).wrap_lines(false).build()
         })
     }));
     tracing_subscriber::fmt()

@@ -1,4 +1,4 @@
-//! `orderflow schema events` (the published events' schemas, no AWS) and the check of
+//! `orderflow schema events` (the published events' schemas, no AWS), `schema pipeline`, and the check of
 //! `send-order` orders against the OrderPlaced schema before anything is sent.
 
 mod common;
@@ -54,6 +54,25 @@ fn schema_events_prints_the_order_placed_schema() {
     let out = orderflow(NO_AWS, dir.path(), &["schema", "events", "OrderPlaced"]);
     assert!(out.status.success(), "{}", stderr(&out));
     insta::assert_snapshot!(stdout(&out));
+}
+
+/// `schema pipeline` is the document committed for editors (the unit tests keep that file
+/// current and check it against the validator), with or without `--output json`.
+#[test]
+fn schema_pipeline_prints_the_committed_json_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let committed: Value = serde_json::from_str(include_str!("../docs/pipeline.schema.json"))
+        .expect("docs/pipeline.schema.json is JSON");
+    for args in [&["schema", "pipeline"][..], &["schema", "pipeline", "--output", "json"]] {
+        let out = orderflow(NO_AWS, dir.path(), args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let printed = json_of(&out);
+        assert_eq!(printed, committed);
+        assert_eq!(printed["properties"]["stack"]["type"], "string");
+        assert!(printed["properties"]["queues"]["additionalProperties"]["properties"]
+            ["visibility_timeout"]["description"]
+            .is_string());
+    }
 }
 
 #[test]

@@ -280,9 +280,19 @@ async fn lock_timeout_0_touches_nothing_and_an_expired_lock_is_taken_over() {
 
     let refused = |cmd: &[&str]| {
         let out = stack.run(cmd);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(5), "{cmd:?}: {err}");
-        assert_eq!(stdout(&out), "", "{cmd:?}");
+        assert_eq!(out.status.code(), Some(5), "{cmd:?}: {}", stderr(&out));
+        // With --output json the refusal is the one JSON document on stdout; otherwise stdout
+        // stays empty and the refusal is on stderr.
+        let err = if cmd.contains(&"json") {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{cmd:?}: stdout is not JSON ({e}): {}", stdout(&out)));
+            assert_eq!(doc["error"]["code"], "locked", "{doc:#}");
+            assert_eq!(doc["error"]["exit_code"], 5, "{doc:#}");
+            doc["error"]["message"].as_str().unwrap_or_default().to_string()
+        } else {
+            assert_eq!(stdout(&out), "", "{cmd:?}");
+            stderr(&out)
+        };
         let named = format!(
             "stack {} is locked by ci@runner-7 (pid 2147, `orderflow up`) since ",
             stack.name

@@ -1,8 +1,7 @@
 //! `orderflow schema events [EVENT]`: the schemas of the events the pipeline publishes, exactly
 //! as `up` puts them in the EventBridge schema registry (generated from the order-domain types).
+//! `orderflow schema pipeline`: the JSON Schema of pipeline.yaml, for editors.
 //! No AWS call and no pipeline file: the schemas are the code's, whatever the pipeline declares.
-//!
-//! `schema` takes a subcommand so that other schemas (the pipeline file's) can join it.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -75,6 +74,7 @@ impl fmt::Display for EventSchemas {
 pub fn run(g: &Global, args: SchemaArgs) -> Result<ExitCode, Error> {
     match args.command {
         SchemaCommand::Events(a) => events(g, a),
+        SchemaCommand::Pipeline => pipeline(),
     }
 }
 
@@ -89,6 +89,16 @@ fn events(g: &Global, args: SchemaEventsArgs) -> Result<ExitCode, Error> {
             events: events.into_iter().map(EventSchemaOut::from).collect(),
         },
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON Schema document itself, whatever `--output` says: it is JSON already, and editors
+/// and `> docs/pipeline.schema.json` want exactly the document.
+fn pipeline() -> Result<ExitCode, Error> {
+    let schema = crate::spec::json_schema::pipeline_schema();
+    let text = serde_json::to_string_pretty(&schema)
+        .map_err(|e| Error::Other(format!("serialising the schema: {e}")))?;
+    println!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -37,6 +37,8 @@ pub(crate) trait KindSpec: Sized {
     const SECTION: Section;
     /// Singular, for messages ("queue").
     const SINGULAR: &'static str;
+    /// What the section declares, one sentence (the JSON Schema's description).
+    const DOC: &'static str;
     /// The resource an entry is, for references and access grants.
     const RESOURCE: Kind;
     /// The keys of one entry.
@@ -145,6 +147,9 @@ macro_rules! registry {
             }
             pub fn resource(self) -> Kind {
                 match self { $( Section::$section => <$ty as KindSpec>::RESOURCE ),* }
+            }
+            pub fn doc(self) -> &'static str {
+                match self { $( Section::$section => <$ty as KindSpec>::DOC ),* }
             }
             pub fn fields(self) -> &'static [Field] {
                 match self { $( Section::$section => <$ty as KindSpec>::FIELDS ),* }

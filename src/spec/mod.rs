@@ -8,6 +8,7 @@
 
 pub(crate) mod decode;
 mod diagnostic;
+pub mod json_schema;
 pub mod model;
 mod report;
 pub mod schema;

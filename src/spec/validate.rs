@@ -14,8 +14,6 @@ use super::text::describe;
 use super::yaml::{Node, Value};
 use crate::kinds;
 
-/// Keys of the file besides the sections.
-const FILE_KEYS: &[&str] = &["stack", "region", "tags", "accounts"];
 
 /// Tags per resource (Lambda, SQS, DynamoDB, EventBridge and IAM all allow 50).
 const MAX_TAGS: usize = 50;
@@ -24,7 +22,7 @@ const MAX_TAGS: usize = 50;
 /// The returned spec is only meaningful when no error was reported.
 pub(crate) fn build(file: &str, root: &Node, report: &mut Reporter<'_>) -> Spec {
     let mut cx = Checker::new(report);
-    let mut top_keys: Vec<&str> = FILE_KEYS.to_vec();
+    let mut top_keys: Vec<&str> = super::schema::keys(super::json_schema::FILE_FIELDS);
     top_keys.extend(Section::ALL.iter().map(|s| s.key()));
     let top = cx.fields_with_keys(root, "", first_position(), &top_keys);
 

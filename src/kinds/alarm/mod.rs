@@ -155,6 +155,7 @@ const MAX_DESCRIPTION: usize = 1024;
 impl KindSpec for Alarm {
     const SECTION: Section = Section::Alarm;
     const SINGULAR: &'static str = "alarm";
+    const DOC: &'static str = "CloudWatch metric alarms on the stack's queues, functions and APIs (`<stack>-<name>`), notifying a topic.";
     const RESOURCE: Kind = Kind::Alarm;
     const FIELDS: &'static [Field] = &[
         DESCRIPTION,

@@ -380,27 +380,26 @@ const THROTTLING: Field = Field::mapping(
     &[RATE_LIMIT, BURST_LIMIT],
     "Default route throttling of the `$default` stage (both keys); absent: the account-level limits.",
 );
-// The schema has no "list of strings" type: these lists are `Type::Pattern` (any YAML, checked
-// by the kind) and read item by item with `string_list`.
+// Lists of strings, read item by item with `string_list`.
 const ALLOW_ORIGINS: Field = Field::new(
     "allow_origins",
-    Type::Pattern,
+    Type::Strings,
     "List of origins: `https://host[:port]`, `*`, `https://*` or `http://*`.",
 )
 .required();
 const ALLOW_METHODS: Field = Field::new(
     "allow_methods",
-    Type::Pattern,
+    Type::Strings,
     "List of methods (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS) or `*`.",
 );
 const ALLOW_HEADERS: Field = Field::new(
     "allow_headers",
-    Type::Pattern,
+    Type::Strings,
     "List of request header names browsers may send, or `*`.",
 );
 const EXPOSE_HEADERS: Field = Field::new(
     "expose_headers",
-    Type::Pattern,
+    Type::Strings,
     "List of response header names scripts may read, or `*`.",
 );
 const MAX_AGE: Field = Field::integer(
@@ -463,6 +462,7 @@ const ROUTES: Field = Field::list(
 impl KindSpec for Api {
     const SECTION: Section = Section::Api;
     const SINGULAR: &'static str = "api";
+    const DOC: &'static str = "HTTP APIs (API Gateway v2) with routes sent to functions, a `$default` stage, CORS and throttling.";
     const RESOURCE: Kind = Kind::Api;
     const FIELDS: &'static [Field] = &[DESCRIPTION, THROTTLING, CORS, ROUTES];
     const ATTRIBUTES: &'static [&'static str] = &["name", "id", "arn", "url"];

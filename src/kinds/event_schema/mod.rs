@@ -37,16 +37,16 @@ pub struct EventSchemaRegistry {
 const MAX_DESCRIPTION: usize = 256;
 
 const DESCRIPTION: Field = Field::string("description", "At most 256 characters.");
-// The schema has no "list of strings" type: `Type::Pattern` (any YAML), checked here.
 const EVENTS: Field = Field::new(
     "events",
-    Type::Pattern,
+    Type::Strings,
     "List of the detail-types to register (`orderflow schema events` lists them); absent: every event the pipeline publishes.",
 );
 
 impl KindSpec for EventSchemaRegistry {
     const SECTION: Section = Section::EventSchema;
     const SINGULAR: &'static str = "event_schema";
+    const DOC: &'static str = "EventBridge schema registries holding the OpenAPI 3 schemas of the events the pipeline publishes.";
     const RESOURCE: Kind = Kind::SchemaRegistry;
     const FIELDS: &'static [Field] = &[DESCRIPTION, EVENTS];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];

@@ -145,6 +145,7 @@ const RESERVED_ENV: &[&str] = &[
 impl KindSpec for Function {
     const SECTION: Section = Section::Function;
     const SINGULAR: &'static str = "function";
+    const DOC: &'static str = "Lambda functions built from a crate under functions/, each with its own least-privilege role and log group.";
     const RESOURCE: Kind = Kind::Function;
     const FIELDS: &'static [Field] = &[
         CRATE,

@@ -89,6 +89,7 @@ const DEAD_LETTER: Field = Field::mapping(
 impl KindSpec for Queue {
     const SECTION: Section = Section::Queue;
     const SINGULAR: &'static str = "queue";
+    const DOC: &'static str = "SQS queues (`<stack>-<name>`), optionally with a dead-letter queue.";
     const RESOURCE: Kind = Kind::Queue;
     const FIELDS: &'static [Field] = &[VISIBILITY_TIMEOUT, RETENTION, ENCRYPTION, DEAD_LETTER];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "url"];

@@ -89,6 +89,7 @@ const TARGETS: Field = Field::list(
 impl KindSpec for Rule {
     const SECTION: Section = Section::Rule;
     const SINGULAR: &'static str = "rule";
+    const DOC: &'static str = "EventBridge rules: an event pattern on a bus and the functions it delivers matching events to.";
     const RESOURCE: Kind = Kind::Rule;
     const FIELDS: &'static [Field] = &[BUS, DESCRIPTION, EVENT_PATTERN, TARGETS];
     const PHYSICAL_NAME: Option<NameLimit> = Some(NameLimit {

@@ -89,6 +89,7 @@ const DELETION_PROTECTION: Field = Field::boolean(
 impl KindSpec for Table {
     const SECTION: Section = Section::Table;
     const SINGULAR: &'static str = "table";
+    const DOC: &'static str = "DynamoDB tables (`<stack>-<name>`).";
     const RESOURCE: Kind = Kind::Table;
     const FIELDS: &'static [Field] = &[
         PARTITION_KEY,

@@ -79,6 +79,7 @@ const ENABLED: Field = Field::boolean("enabled", true, "Whether messages are del
 impl KindSpec for Trigger {
     const SECTION: Section = Section::Trigger;
     const SINGULAR: &'static str = "trigger";
+    const DOC: &'static str = "Queue → function event source mappings: the function consumes the queue's messages in batches.";
     const RESOURCE: Kind = Kind::EventSourceMapping;
     const FIELDS: &'static [Field] = &[
         QUEUE,
