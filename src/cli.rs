@@ -122,6 +122,17 @@ pub enum Command {
     /// Everything that happened to one order: status transitions, each function's log lines
     /// about it, dead-letter queues holding it — one timeline with the time each hop took.
     Trace(TraceArgs),
+    /// Shell completion script (bash, zsh, fish, powershell, elvish) on stdout, generated from
+    /// these definitions: `orderflow completions bash > ~/.local/share/bash-completion/completions/orderflow`.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff) on stdout — `orderflow man | man -l -` — or, with --out-dir, one
+    /// page per command (orderflow.1, orderflow-up.1, ...) written into that directory.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

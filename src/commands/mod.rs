@@ -16,6 +16,7 @@ use crate::resources::Ctx;
 use crate::spec::{self, Spec};
 
 pub mod dlq;
+pub mod docs;
 pub mod down;
 pub mod local;
 pub mod logs;
@@ -46,6 +47,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Dlq(a) => dlq::run(g, a).await,
         Command::Logs(a) => logs::run(g, a).await,
         Command::Trace(a) => trace::run(g, a).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out_dir } => docs::man(out_dir.as_deref()),
     }
 }
 
