@@ -20,6 +20,10 @@ pub struct Global {
     /// `send-order`, `--file` names the order to send.
     #[arg(short = 'f', long = "file", default_value = "pipeline.yaml")]
     pub file: PathBuf,
+    /// Use the overrides of this environment of the file (`environments:`); its stack is
+    /// `<stack>-<env>` unless it names its own.
+    #[arg(long = "env", global = true, env = "ORDERFLOW_ENV", value_name = "NAME")]
+    pub env: Option<String>,
     /// Send every AWS call to this endpoint (e.g. a local emulator). Also read from AWS_ENDPOINT_URL.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,

@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
 
 /// Read and validate the pipeline. Every command starts here, so bad input never reaches AWS.
 pub fn load_spec(g: &Global) -> Result<Spec, Error> {
-    Ok(spec::load(&g.file)?)
+    Ok(spec::load_env(&g.file, g.env.as_deref())?)
 }
 
 /// Where to send AWS calls: `--local` means the emulator on loopback with test credentials.
@@ -101,7 +101,10 @@ pub async fn connect(g: &Global, spec: Spec) -> Result<Ctx, Error> {
         });
     }
     if !g.quiet {
-        eprintln!("{identity}");
+        match &spec.environment {
+            Some(env) => eprintln!("{identity}; environment {env}, stack {}", spec.stack),
+            None => eprintln!("{identity}"),
+        }
     }
     let mut aws = Clients::from_config(&config);
     *aws.caller.lock().expect("caller lock") =

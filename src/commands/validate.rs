@@ -14,16 +14,25 @@ use crate::graph::Graph;
 pub struct Validated {
     pub file: String,
     pub stack: String,
+    /// The environment (`--env`) validated, if one was selected (every one is checked).
+    pub environment: Option<String>,
     pub resources: usize,
 }
 
 impl fmt::Display for Validated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{}: valid (stack {}, {} resources)",
-            self.file, self.stack, self.resources
-        )
+        match &self.environment {
+            Some(env) => writeln!(
+                f,
+                "{}: valid (environment {env}: stack {}, {} resources)",
+                self.file, self.stack, self.resources
+            ),
+            None => writeln!(
+                f,
+                "{}: valid (stack {}, {} resources)",
+                self.file, self.stack, self.resources
+            ),
+        }
     }
 }
 
@@ -35,6 +44,7 @@ pub fn run(g: &Global) -> Result<ExitCode, Error> {
         &Validated {
             file: g.file.display().to_string(),
             stack: spec.stack.clone(),
+            environment: spec.environment.clone(),
             resources: graph.order.len(),
         },
     )?;

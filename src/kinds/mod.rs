@@ -178,6 +178,8 @@ macro_rules! registry {
             pub stack: String,
             /// Region from the file; `--region` and the credential chain may override it.
             pub region: Option<String>,
+            /// The environment (`--env`) whose overrides this spec includes; none: the file as is.
+            pub environment: Option<String>,
             /// The AWS accounts this pipeline may be deployed to; empty: any. A run whose
             /// credentials reach another account stops before any other call.
             pub accounts: Vec<String>,
@@ -193,6 +195,7 @@ macro_rules! registry {
                     file: PathBuf::from("pipeline.yaml"),
                     stack: stack.into(),
                     region: None,
+                    environment: None,
                     accounts: Vec::new(),
                     tags: BTreeMap::new(),
                     $( $key: BTreeMap::new(), )*
@@ -240,6 +243,7 @@ macro_rules! registry {
                 file,
                 stack,
                 region,
+                environment: None,
                 accounts: Vec::new(),
                 tags,
                 $( $key: cx.section::<$ty>(top), )*

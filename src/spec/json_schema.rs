@@ -32,6 +32,11 @@ pub(crate) const FILE_FIELDS: &[Field] = &[
         Type::Strings,
         "The AWS account ids (12 digits) this pipeline may be deployed to; a run whose credentials reach another account stops before any other call. Absent: any account.",
     ),
+    Field::new(
+        "environments",
+        Type::Pattern,
+        "Per-environment overrides, selected with --env NAME (or ORDERFLOW_ENV): any of the file's keys, merged onto it (mappings key by key, other values replace, `~` removes). The stack is `<stack>-<environment>` unless the environment sets `stack`.",
+    ),
 ];
 
 /// Logical names: a lowercase letter, then lowercase letters, digits and `-`.
@@ -55,6 +60,20 @@ pub fn pipeline_schema() -> Value {
             }),
         );
     }
+    let overridable: Map<String, Value> = properties
+        .iter()
+        .filter(|(k, _)| k.as_str() != "environments")
+        .map(|(k, v)| (k.clone(), partial(v)))
+        .collect();
+    if let Some(envs) = properties.get_mut("environments") {
+        envs["type"] = json!("object");
+        envs["propertyNames"] = json!({ "pattern": NAME_PATTERN });
+        envs["additionalProperties"] = json!({
+            "type": ["object", "null"],
+            "properties": overridable,
+            "additionalProperties": false,
+        });
+    }
     let required: Vec<&str> = FILE_FIELDS
         .iter()
         .filter(|f| f.required)
@@ -71,6 +90,46 @@ pub fn pipeline_schema() -> Value {
         "patternProperties": { "^x-": {} },
         "additionalProperties": false,
     })
+}
+
+/// The schema of an override: the same keys, none required, `~` (remove) allowed anywhere.
+fn partial(schema: &Value) -> Value {
+    let Value::Object(map) = schema else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        match k.as_str() {
+            "required" | "default" => {}
+            "properties" => {
+                let props: Map<String, Value> = v
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, sub)| (name.clone(), nullable(partial(sub))))
+                    .collect();
+                out.insert(k.clone(), Value::Object(props));
+            }
+            // Entries of a mapping merge (partial); a list is replaced whole (items complete).
+            "additionalProperties" if v.is_object() => {
+                out.insert(k.clone(), nullable(partial(v)));
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// `schema`, or null; the description stays outside, where editors look for it.
+fn nullable(mut schema: Value) -> Value {
+    let description = schema.as_object_mut().and_then(|m| m.remove("description"));
+    let mut out = json!({ "anyOf": [schema, { "type": "null" }] });
+    if let Some(d) = description {
+        out["description"] = d;
+    }
+    out
 }
 
 /// A file-level key: its field's schema, with the checks the validator applies to it.

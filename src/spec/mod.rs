@@ -8,6 +8,7 @@
 
 pub(crate) mod decode;
 mod diagnostic;
+mod environments;
 pub mod json_schema;
 pub mod model;
 mod report;
@@ -25,11 +26,86 @@ use std::path::Path;
 pub use diagnostic::{SpecError, SpecErrors};
 pub use model::Spec;
 
+/// The file without environments, then each environment merged onto it, all validated; the
+/// spec of `env` (or of the file itself) is returned. An error that only an environment causes
+/// says which; one the file already has is reported once.
+fn build_selected(
+    file_name: &str,
+    root: &yaml::Node,
+    env: Option<&str>,
+    report: &mut report::Reporter<'_>,
+) -> Option<Spec> {
+    let (base_root, environments) = environments::split(root, report);
+    let base_from = report.errors.len();
+    let base = validate::build(file_name, &base_root, report);
+    let base_errors: Vec<SpecError> = report.errors[base_from..].to_vec();
+    let same = |a: &SpecError, b: &SpecError| {
+        (a.line, a.column, &a.key, &a.message) == (b.line, b.column, &b.key, &b.message)
+    };
+    let mut selected = None;
+    let mut stacks: Vec<(String, String, yaml::Span)> = Vec::new();
+    for e in &environments {
+        let from = report.errors.len();
+        let mut spec = validate::build(file_name, &environments::apply(&base_root, e), report);
+        let mut own: Vec<SpecError> = report.errors.split_off(from);
+        own.retain(|err| !base_errors.iter().any(|b| same(b, err)));
+        for err in &mut own {
+            err.message = format!("{} (environment `{}`)", err.message, e.name);
+        }
+        report.errors.extend(own);
+        spec.environment = Some(e.name.clone());
+        if spec.stack == base.stack && !base.stack.is_empty() {
+            report.error(
+                e.key_span,
+                format!("{}.{}", environments::KEY, e.name),
+                format!(
+                    "environment `{}` uses the file's own stack `{}`; each environment needs its own stack to coexist with the file's",
+                    e.name, spec.stack
+                ),
+                Some("remove its `stack` (the default is `<stack>-<environment>`)".into()),
+            );
+        } else if let Some((other, _, _)) = stacks.iter().find(|(_, stack, _)| *stack == spec.stack) {
+            report.error(
+                e.key_span,
+                format!("{}.{}", environments::KEY, e.name),
+                format!(
+                    "environments `{other}` and `{}` both use stack `{}`; each environment needs its own stack to coexist with the others",
+                    e.name, spec.stack
+                ),
+                Some("remove `stack` from one of them (the default is `<stack>-<environment>`)".into()),
+            );
+        }
+        stacks.push((e.name.clone(), spec.stack.clone(), e.key_span));
+        if env == Some(e.name.as_str()) {
+            selected = Some(spec);
+        }
+    }
+    match env {
+        None => Some(base),
+        Some(name) => {
+            if selected.is_none() {
+                let at = root
+                    .as_map()
+                    .and_then(|m| m.iter().find(|e| e.key == environments::KEY))
+                    .map_or(text::first_position(), |e| e.key_span);
+                environments::unknown(name, &environments, at, report);
+            }
+            selected
+        }
+    }
+}
+
 /// Files larger than this are refused before parsing (a pipeline is a few kilobytes).
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Read and validate a pipeline file. Makes no network call.
 pub fn load(path: &Path) -> Result<Spec, SpecErrors> {
+    load_env(path, None)
+}
+
+/// [`load`] for environment `env` (`--env`): the file with that environment's overrides.
+/// Every environment is checked either way: a file is valid only if all of them are.
+pub fn load_env(path: &Path, env: Option<&str>) -> Result<Spec, SpecErrors> {
     let file = path.display().to_string();
     let io_error = |message: String| {
         SpecErrors::new(
@@ -61,7 +137,7 @@ pub fn load(path: &Path) -> Result<Spec, SpecErrors> {
             e.utf8_error().valid_up_to()
         ))
     })?;
-    let mut spec = parse(&file, &text)?;
+    let mut spec = parse_env(&file, &text, env)?;
     // Keep the path as given (it need not be UTF-8); `file` is only for messages.
     spec.file = path.to_path_buf();
     Ok(spec)
@@ -69,6 +145,11 @@ pub fn load(path: &Path) -> Result<Spec, SpecErrors> {
 
 /// Parse and validate pipeline text. `file_name` is used in messages and as `Spec::file`.
 pub fn parse(file_name: &str, text: &str) -> Result<Spec, SpecErrors> {
+    parse_env(file_name, text, None)
+}
+
+/// [`parse`] for environment `env`; every environment is validated, `env`'s spec returned.
+pub fn parse_env(file_name: &str, text: &str, env: Option<&str>) -> Result<Spec, SpecErrors> {
     // A byte-order mark is not content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut report = report::Reporter::new(file_name, text);
@@ -80,7 +161,7 @@ pub fn parse(file_name: &str, text: &str) -> Result<Spec, SpecErrors> {
     let spec = document
         .root
         .as_ref()
-        .map(|root| validate::build(file_name, root, &mut report));
+        .and_then(|root| build_selected(file_name, root, env, &mut report));
     let mut errors = std::mem::take(&mut report.errors);
     // A node the YAML reader already complained about (e.g. an unsupported tag) would
     // only produce follow-on noise from validation.

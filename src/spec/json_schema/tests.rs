@@ -50,6 +50,11 @@ fn the_default_pipeline_and_the_references_example_match_the_schema() {
     assert_eq!(schema_errors(with_anchor), Vec::<String>::new());
     let accounts = "stack: s\naccounts: [\"123456789012\", 012345678901]\n";
     assert_eq!(schema_errors(accounts), Vec::<String>::new());
+    // Overrides are partial (no required keys) and `~` removes.
+    let environments = format!(
+        "{default}\nenvironments:\n  prod:\n    region: eu-west-1\n    functions:\n      process-order: {{ memory: 1024 }}\n    queues:\n      notify-dlq: ~\n  dev: ~\n"
+    );
+    assert_eq!(schema_errors(&environments), Vec::<String>::new());
 }
 
 #[test]
@@ -75,6 +80,12 @@ fn what_the_validator_rejects_by_key_type_or_range_the_schema_rejects_too() {
             "/functions/f/access/0",
         ),
         ("stack: s\nfunctions:\n  f: { memory: 256 }\n", "/functions/f"),
+        ("stack: s\nenvironments:\n  dev: { bogus: 1 }\n", "/environments/dev"),
+        (
+            "stack: s\nenvironments:\n  dev: { queues: { q: { retention: 5 } } }\n",
+            // Overrides are `anyOf [partial, null]`: the error is reported at the entry.
+            "/environments/dev/queues/q",
+        ),
     ] {
         let errors = schema_errors(text);
         assert!(
