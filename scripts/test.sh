@@ -6,7 +6,8 @@
 # inside a test would wait forever on the target-dir lock that `cargo test` holds. The
 # integration tests deploy them with `up --prebuilt <target>/lambda`.
 #
-# Extra arguments go to `cargo test` (e.g. `./scripts/test.sh --test local`).
+# Extra arguments go to `cargo test` (e.g. `./scripts/test.sh --test local`); without any,
+# tests/dev.rs runs last, outside `cargo test` (see below).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -58,3 +59,17 @@ end
 begin "cargo test --workspace"
 cargo test --workspace --no-fail-fast "$@"
 end
+
+# `orderflow dev` runs cargo itself, which would wait forever on the lock `cargo test` holds:
+# its test is ignored there and run here, directly, once the suite is done.
+if (($# == 0)); then
+    begin "orderflow dev (tests/dev.rs, outside cargo test)"
+    dev_test=$(cargo test --test dev --no-run --message-format=json 2>/dev/null |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+    [[ -x $dev_test ]] || {
+        echo "could not find the test binary of tests/dev.rs" >&2
+        exit 1
+    }
+    "$dev_test" --ignored
+    end
+fi

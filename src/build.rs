@@ -262,6 +262,17 @@ pub fn build_functions(
     root: &Path,
     prebuilt: Option<&Path>,
 ) -> Result<HashMap<String, Artifact>, Error> {
+    build_crates(spec, root, prebuilt, None)
+}
+
+/// [`build_functions`] for the functions of the crates in `only` (all when `None`): what
+/// `orderflow dev` rebuilds when one crate changed.
+pub fn build_crates(
+    spec: &Spec,
+    root: &Path,
+    prebuilt: Option<&Path>,
+    only: Option<&[String]>,
+) -> Result<HashMap<String, Artifact>, Error> {
     // crate → architecture; two functions sharing a crate must agree on it, since they
     // share one binary.
     let mut crates: BTreeMap<&str, Architecture> = BTreeMap::new();
@@ -292,6 +303,9 @@ pub fn build_functions(
             for (crate_name, arch) in &crates {
                 check_host_can_build(crate_name, *arch)?;
             }
+            // Every function crate, even when only some are wanted: cargo recompiles only
+            // what changed, and the dependencies keep the features of the whole set (built
+            // alone, a crate would unify fewer features and rebuild its dependencies).
             let names: Vec<&str> = crates.keys().copied().collect();
             cargo_build(root, &names, None)?
                 .into_iter()
@@ -299,6 +313,9 @@ pub fn build_functions(
                 .collect()
         }
     };
+    let wanted = |crate_name: &str| only.is_none_or(|only| only.iter().any(|c| c == crate_name));
+    let binaries: BTreeMap<&str, Binary> =
+        binaries.into_iter().filter(|(c, _)| wanted(c)).collect();
 
     let mut packaged: HashMap<&str, Artifact> = HashMap::new();
     for (crate_name, binary) in &binaries {

@@ -22,7 +22,12 @@ pub struct Global {
     pub file: PathBuf,
     /// Use the overrides of this environment of the file (`environments:`); its stack is
     /// `<stack>-<env>` unless it names its own.
-    #[arg(long = "env", global = true, env = "ORDERFLOW_ENV", value_name = "NAME")]
+    #[arg(
+        long = "env",
+        global = true,
+        env = "ORDERFLOW_ENV",
+        value_name = "NAME"
+    )]
     pub env: Option<String>,
     /// Send every AWS call to this endpoint (e.g. a local emulator). Also read from AWS_ENDPOINT_URL.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
@@ -126,17 +131,30 @@ pub enum Command {
     /// Everything that happened to one order: status transitions, each function's log lines
     /// about it, dead-letter queues holding it — one timeline with the time each hop took.
     Trace(TraceArgs),
+    /// Watch mode: bring the stack up to date, then on each save rebuild only the edited
+    /// function crate and swap only its code, re-plan and apply pipeline.yaml edits, and print
+    /// the functions' logs — until Ctrl-C. Holds the stack lock meanwhile.
+    Dev(DevArgs),
     /// Shell completion script (bash, zsh, fish, powershell, elvish) on stdout, generated from
     /// these definitions: `orderflow completions bash > ~/.local/share/bash-completion/completions/orderflow`.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// The manual page (roff) on stdout — `orderflow man | man -l -` — or, with --out-dir, one
     /// page per command (orderflow.1, orderflow-up.1, ...) written into that directory.
     Man {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Start without asking (required when not interactive): dev applies every change it sees
+    /// without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Do not print the functions' logs.
+    #[arg(long)]
+    pub no_logs: bool,
 }
 
 #[derive(Debug, Args)]

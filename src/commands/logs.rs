@@ -19,8 +19,8 @@ use crate::lock::now_ms;
 use crate::operations::logs::{self, LogLine};
 use crate::resources::Ctx;
 
-const POLL: Duration = Duration::from_secs(2);
-const OVERLAP_MS: i64 = 10_000;
+pub(crate) const POLL: Duration = Duration::from_secs(2);
+pub(crate) const OVERLAP_MS: i64 = 10_000;
 /// Event ids remembered to skip repeats across overlapping polls.
 const REMEMBERED: usize = 10_000;
 
@@ -45,7 +45,8 @@ pub fn functions(ctx: &Ctx, given: &[String]) -> Result<Vec<String>, Error> {
     Ok(given.to_vec())
 }
 
-struct Printer {
+/// Prints log lines once each (polls overlap), readable or as NDJSON.
+pub(crate) struct Printer {
     output: OutputFormat,
     width: usize,
     seen: HashSet<String>,
@@ -53,8 +54,17 @@ struct Printer {
 }
 
 impl Printer {
+    pub(crate) fn new(output: OutputFormat, functions: &[String]) -> Printer {
+        Printer {
+            output,
+            width: functions.iter().map(String::len).max().unwrap_or(0),
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
     /// Print the lines not printed before; the newest timestamp printed.
-    fn print(&mut self, lines: &[LogLine]) -> Result<Option<i64>, Error> {
+    pub(crate) fn print(&mut self, lines: &[LogLine]) -> Result<Option<i64>, Error> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let mut newest = None;
@@ -86,12 +96,7 @@ pub async fn run(g: &Global, args: LogsArgs) -> Result<ExitCode, Error> {
     let spec = load_spec(g)?;
     let ctx = connect(g, spec).await?;
     let functions = functions(&ctx, &args.functions)?;
-    let mut printer = Printer {
-        output: g.output,
-        width: functions.iter().map(String::len).max().unwrap_or(0),
-        seen: HashSet::new(),
-        order: VecDeque::new(),
-    };
+    let mut printer = Printer::new(g.output, &functions);
     let filter = args.filter.as_deref();
     let mut start = i64::try_from(now_ms()).unwrap_or(i64::MAX) - since;
     let first = logs::read(&ctx, &functions, start, None, filter).await?;
@@ -125,7 +130,8 @@ pub async fn run(g: &Global, args: LogsArgs) -> Result<ExitCode, Error> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-fn stop_signals() -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>, Error> {
+pub(crate) fn stop_signals(
+) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>, Error> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| Error::io("listening for SIGTERM", e))?;

@@ -15,6 +15,7 @@ use crate::lock::{self, LockReport};
 use crate::resources::Ctx;
 use crate::spec::{self, Spec};
 
+pub mod dev;
 pub mod dlq;
 pub mod docs;
 pub mod down;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Dlq(a) => dlq::run(g, a).await,
         Command::Logs(a) => logs::run(g, a).await,
         Command::Trace(a) => trace::run(g, a).await,
+        Command::Dev(a) => dev::run(g, a).await,
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out_dir } => docs::man(out_dir.as_deref()),
     }

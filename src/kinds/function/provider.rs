@@ -183,6 +183,33 @@ impl FunctionProvider {
         .await
     }
 
+    /// Upload a function's new code and wait until it serves: one UpdateFunctionCode (retried
+    /// while another update is in progress), then reads until the update has been applied.
+    /// What `up` does for a code change and `orderflow dev` for an edit.
+    pub(crate) async fn update_code(
+        ctx: &Ctx,
+        name: &str,
+        artifact: &crate::build::Artifact,
+    ) -> Result<(), Error> {
+        let f = crate::kinds::declared(&ctx.spec.functions, name)?;
+        let id = ResourceId::new(Kind::Function, name);
+        let physical = ctx.physical_name(name);
+        retry(UPDATE_IN_PROGRESS, is_update_in_progress, || async {
+            ctx.aws
+                .lambda
+                .update_function_code()
+                .function_name(&physical)
+                .zip_file(Blob::new(artifact.zip.clone()))
+                .architectures(Self::architecture(f))
+                .publish(false)
+                .send()
+                .await
+                .map_err(|e| Error::aws(&id, "UpdateFunctionCode", e))
+        })
+        .await?;
+        Self::wait_updated(ctx, &id, &physical).await
+    }
+
     /// Wait until the last configuration or code update has been applied.
     async fn wait_updated(ctx: &Ctx, id: &ResourceId, physical: &str) -> Result<(), Error> {
         poll_until(
@@ -580,20 +607,7 @@ impl Provider for FunctionProvider {
             let artifact = ctx.artifacts.get(name).ok_or_else(|| not_built(name))?;
             let live_sha = live.props.get("code_sha256").and_then(Value::as_str);
             if arch_changed || live_sha != Some(artifact.code_sha256.as_str()) {
-                retry(UPDATE_IN_PROGRESS, is_update_in_progress, || async {
-                    ctx.aws
-                        .lambda
-                        .update_function_code()
-                        .function_name(&physical)
-                        .zip_file(Blob::new(artifact.zip.clone()))
-                        .architectures(Self::architecture(f))
-                        .publish(false)
-                        .send()
-                        .await
-                        .map_err(|e| Error::aws(&id, "UpdateFunctionCode", e))
-                })
-                .await?;
-                Self::wait_updated(ctx, &id, &physical).await?;
+                Self::update_code(ctx, name, artifact).await?;
             }
         }
 
