@@ -64,7 +64,10 @@ impl Endpoint {
     fn describe(&self) -> String {
         match &self.custom {
             Some(url) => url.clone(),
-            None => format!("AWS STS in {} (sts.{}.amazonaws.com)", self.region, self.region),
+            None => format!(
+                "AWS STS in {} (sts.{}.amazonaws.com)",
+                self.region, self.region
+            ),
         }
     }
 
@@ -129,15 +132,17 @@ where
             let code = e.code().unwrap_or("error").to_string();
             let message = e.message().unwrap_or_default().to_string();
             match code.as_str() {
-                "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
-                    Error::Credentials {
-                        message: format!("the AWS credentials in use have expired ({code})"),
-                        hint: refresh_hint(endpoint),
-                    }
-                }
-                "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException"
+                "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => Error::Credentials {
+                    message: format!("the AWS credentials in use have expired ({code})"),
+                    hint: refresh_hint(endpoint),
+                },
+                "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "UnrecognizedClientException"
                 | "InvalidAccessKeyId" => Error::Credentials {
-                    message: format!("AWS does not accept the credentials in use ({code}: {message})"),
+                    message: format!(
+                        "AWS does not accept the credentials in use ({code}: {message})"
+                    ),
                     hint: refresh_hint(endpoint),
                 },
                 _ => Error::Aws {
@@ -152,8 +157,7 @@ where
             let reason = if matches!(err, SdkError::TimeoutError(_)) || chain.contains("timed out")
             {
                 format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())
-            } else if chain.contains("Connection refused") || chain.contains("connection refused")
-            {
+            } else if chain.contains("Connection refused") || chain.contains("connection refused") {
                 "connection refused".to_string()
             } else if chain.contains("dns error") || chain.contains("failed to lookup") {
                 "the host name does not resolve".to_string()
@@ -273,7 +277,10 @@ mod tests {
         else {
             panic!("not a credentials error");
         };
-        assert!(message.starts_with("the AWS SSO session has expired"), "{message}");
+        assert!(
+            message.starts_with("the AWS SSO session has expired"),
+            "{message}"
+        );
         assert!(hint.contains("aws sso login --profile prod"), "{hint}");
     }
 

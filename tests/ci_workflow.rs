@@ -21,7 +21,10 @@ struct Step {
 }
 
 fn map<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
-    node.as_map()?.iter().find(|e| e.key == key).map(|e| &e.value)
+    node.as_map()?
+        .iter()
+        .find(|e| e.key == key)
+        .map(|e| &e.value)
 }
 
 fn text(node: &Node) -> Option<&str> {
@@ -40,7 +43,12 @@ fn workflow_steps(path: &Path) -> (Vec<Step>, Vec<(String, String)>) {
         .and_then(Node::as_map)
         .unwrap_or_default()
         .iter()
-        .map(|e| (e.key.clone(), text(&e.value).unwrap_or_default().to_string()))
+        .map(|e| {
+            (
+                e.key.clone(),
+                text(&e.value).unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     let mut steps = Vec::new();
     for job in map(&root, "jobs").and_then(Node::as_map).expect("jobs") {
@@ -73,7 +81,10 @@ fn the_example_workflow_plans_deploys_smoke_tests_and_gates_on_status() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (steps, workflow_env) = workflow_steps(&root.join("docs/ci/github-actions.yml"));
     let jobs: Vec<&str> = steps.iter().map(|s| s.job.as_str()).collect();
-    assert!(jobs.contains(&"plan") && jobs.contains(&"deploy"), "{jobs:?}");
+    assert!(
+        jobs.contains(&"plan") && jobs.contains(&"deploy"),
+        "{jobs:?}"
+    );
 
     let emu = TestEmulator::start();
     let stack = Stack::new(&emu, "ci", &[]);
@@ -88,7 +99,11 @@ fn the_example_workflow_plans_deploys_smoke_tests_and_gates_on_status() {
     let summary = checkout.join("step-summary.md");
     let outputs = checkout.join("step-outputs");
     let bin = Path::new(env!("CARGO_BIN_EXE_orderflow")).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
 
     for step in &steps {
         // GitHub runs `run:` with `bash --noprofile --norc -eo pipefail {0}`.
@@ -109,7 +124,10 @@ fn the_example_workflow_plans_deploys_smoke_tests_and_gates_on_status() {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
             .env("AWS_CONFIG_FILE", checkout.join(".no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", checkout.join(".no-aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                checkout.join(".no-aws-credentials"),
+            )
             // The functions built once for the whole test suite, instead of cargo in the job.
             .env("ORDERFLOW_PREBUILT", functions_dir())
             .env("GITHUB_STEP_SUMMARY", &summary)

@@ -36,7 +36,11 @@ fn bash_completes(words: &[&str]) -> Vec<String> {
         .args(["--noprofile", "--norc", "-c", &program])
         .output()
         .expect("run bash");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout(&out).lines().map(str::to_string).collect()
 }
 
@@ -44,7 +48,10 @@ fn bash_completes(words: &[&str]) -> Vec<String> {
 fn bash_completes_commands_subcommands_and_values() {
     assert_eq!(bash_completes(&["sen"]), ["send-order"]);
     let dlq = bash_completes(&["dlq", ""]);
-    assert!(dlq.contains(&"list".to_string()) && dlq.contains(&"redrive".to_string()), "{dlq:?}");
+    assert!(
+        dlq.contains(&"list".to_string()) && dlq.contains(&"redrive".to_string()),
+        "{dlq:?}"
+    );
     let formats = bash_completes(&["status", "--output", ""]);
     assert_eq!(formats, ["text", "json"]);
     let shells = bash_completes(&["completions", ""]);
@@ -76,13 +83,25 @@ fn the_manual_page_documents_every_command() {
     assert!(out.status.success());
     let page = stdout(&out);
     assert!(page.contains(".TH orderflow 1"), "{page}");
-    for command in ["validate", "plan", "up", "down", "send\\-order", "status", "dlq"] {
+    for command in [
+        "validate",
+        "plan",
+        "up",
+        "down",
+        "send\\-order",
+        "status",
+        "dlq",
+    ] {
         assert!(page.contains(command), "{command} missing");
     }
 
     let dir = tempfile::tempdir().expect("tempdir");
     let out = orderflow(&["man", "--out-dir", &dir.path().display().to_string()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for page in ["orderflow.1", "orderflow-up.1", "orderflow-dlq-redrive.1"] {
         let text = std::fs::read_to_string(dir.path().join(page))
             .unwrap_or_else(|e| panic!("{page}: {e}"));

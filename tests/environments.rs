@@ -52,10 +52,19 @@ async fn two_environments_of_one_file_coexist_and_go_down_separately() {
     assert_eq!(up["plan"]["delete"], 0, "{up:#}");
 
     let lambda = aws_sdk_lambda::Client::new(&stack.config().await);
-    assert_eq!(memory(&lambda, &format!("{dev}-process-order")).await, Some(512));
-    assert_eq!(memory(&lambda, &format!("{qa}-process-order")).await, Some(1024));
+    assert_eq!(
+        memory(&lambda, &format!("{dev}-process-order")).await,
+        Some(512)
+    );
+    assert_eq!(
+        memory(&lambda, &format!("{qa}-process-order")).await,
+        Some(1024)
+    );
     // What the environments do not override is the file's.
-    assert_eq!(memory(&lambda, &format!("{qa}-validate-order")).await, Some(256));
+    assert_eq!(
+        memory(&lambda, &format!("{qa}-validate-order")).await,
+        Some(256)
+    );
     let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.config().await);
     let groups = logs
         .describe_log_groups()
@@ -74,12 +83,31 @@ async fn two_environments_of_one_file_coexist_and_go_down_separately() {
     );
 
     // Down of dev leaves qa as it was: its plan shows no change.
-    stack.json(&["--env", "dev", "down", "--yes", "--delete-data", "--output", "json"]);
+    stack.json(&[
+        "--env",
+        "dev",
+        "down",
+        "--yes",
+        "--delete-data",
+        "--output",
+        "json",
+    ]);
     assert_eq!(memory(&lambda, &format!("{dev}-process-order")).await, None);
     let out = stack.run(&["plan", "--env", "qa", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(memory(&lambda, &format!("{qa}-process-order")).await, Some(1024));
-    stack.json(&["--env", "qa", "down", "--yes", "--delete-data", "--output", "json"]);
+    assert_eq!(
+        memory(&lambda, &format!("{qa}-process-order")).await,
+        Some(1024)
+    );
+    stack.json(&[
+        "--env",
+        "qa",
+        "down",
+        "--yes",
+        "--delete-data",
+        "--output",
+        "json",
+    ]);
 }
 
 /// ORDERFLOW_ENV selects the environment for a whole CI job, like --env; a wrong name is a
@@ -110,5 +138,8 @@ fn orderflow_env_selects_the_environment() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let problem = &doc["error"]["problems"][0];
     assert_eq!(problem["message"], "no environment `dve` is declared");
-    assert_eq!(problem["help"], "did you mean `dev`? (--env or ORDERFLOW_ENV)");
+    assert_eq!(
+        problem["help"],
+        "did you mean `dev`? (--env or ORDERFLOW_ENV)"
+    );
 }

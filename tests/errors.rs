@@ -56,7 +56,13 @@ fn project() -> tempfile::TempDir {
 
 /// What a human reads on stderr: no SDK internals, no log lines, no colour codes.
 fn assert_readable(text: &str) {
-    for noise in ["DispatchFailure", "ConnectorError", "WARN", "\u{1b}[", "source:"] {
+    for noise in [
+        "DispatchFailure",
+        "ConnectorError",
+        "WARN",
+        "\u{1b}[",
+        "source:",
+    ] {
         assert!(!text.contains(noise), "`{noise}` in:\n{text}");
     }
 }
@@ -79,7 +85,10 @@ fn an_invalid_file_is_one_json_document_with_every_problem_and_its_position() {
         assert_eq!(error["code"], "invalid_pipeline", "{doc:#}");
         assert_eq!(error["exit_code"], 1);
         let problems = error["problems"].as_array().expect("problems");
-        let keys: Vec<&str> = problems.iter().map(|p| p["key"].as_str().unwrap()).collect();
+        let keys: Vec<&str> = problems
+            .iter()
+            .map(|p| p["key"].as_str().unwrap())
+            .collect();
         assert_eq!(
             keys,
             ["queues.orders.retention", "queues.orders.visibilty_timeout"],
@@ -87,7 +96,10 @@ fn an_invalid_file_is_one_json_document_with_every_problem_and_its_position() {
         );
         assert_eq!(problems[0]["line"], 4);
         assert_eq!(problems[0]["column"], 16);
-        assert!(problems[0]["file"].as_str().unwrap().ends_with("pipeline.yaml"));
+        assert!(problems[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("pipeline.yaml"));
         // Every key of the shape is there, null when it does not apply.
         for key in ["message", "resource", "aws_code", "hint"] {
             assert!(error.get(key).is_some(), "{key} missing: {doc:#}");
@@ -98,7 +110,11 @@ fn an_invalid_file_is_one_json_document_with_every_problem_and_its_position() {
 #[test]
 fn a_bad_command_line_is_a_json_usage_error_with_exit_1_not_2() {
     let dir = project();
-    let out = bare(dir.path(), &["plan", "--no-such-flag", "--output", "json"], &[]);
+    let out = bare(
+        dir.path(),
+        &["plan", "--no-such-flag", "--output", "json"],
+        &[],
+    );
     // 2 would read as "changes" to a job gating on `plan --detailed-exitcode`.
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let doc = json(&out);
@@ -187,7 +203,10 @@ fn a_refused_endpoint_is_named_at_once_with_how_to_start_the_emulator() {
         .expect("addr")
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let creds = [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")];
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
     let out = bare(dir.path(), &["--endpoint-url", &endpoint, "status"], &creds);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stderr(&out);
@@ -200,7 +219,14 @@ fn a_refused_endpoint_is_named_at_once_with_how_to_start_the_emulator() {
 
     let out = bare(
         dir.path(),
-        &["--local", "--local-port", &port.to_string(), "logs", "--output", "json"],
+        &[
+            "--local",
+            "--local-port",
+            &port.to_string(),
+            "logs",
+            "--output",
+            "json",
+        ],
         &[],
     );
     let doc = json(&out);
@@ -215,8 +241,16 @@ fn accounts_protects_other_accounts_and_every_outcome_is_json() {
     let stack = Stack::new(&emu, "errors", &[]);
 
     // The emulator's account is 000000000000.
-    stack.edit("region: us-east-1", "region: us-east-1\naccounts: [\"123456789012\"]");
-    for command in [&["plan"][..], &["up", "--yes"], &["down", "--yes"], &["status"]] {
+    stack.edit(
+        "region: us-east-1",
+        "region: us-east-1\naccounts: [\"123456789012\"]",
+    );
+    for command in [
+        &["plan"][..],
+        &["up", "--yes"],
+        &["down", "--yes"],
+        &["status"],
+    ] {
         let mut args = command.to_vec();
         args.extend(["--output", "json"]);
         let out = stack.run(&args);

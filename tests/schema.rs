@@ -63,15 +63,20 @@ fn schema_pipeline_prints_the_committed_json_schema() {
     let dir = tempfile::tempdir().unwrap();
     let committed: Value = serde_json::from_str(include_str!("../docs/pipeline.schema.json"))
         .expect("docs/pipeline.schema.json is JSON");
-    for args in [&["schema", "pipeline"][..], &["schema", "pipeline", "--output", "json"]] {
+    for args in [
+        &["schema", "pipeline"][..],
+        &["schema", "pipeline", "--output", "json"],
+    ] {
         let out = orderflow(NO_AWS, dir.path(), args);
         assert!(out.status.success(), "{}", stderr(&out));
         let printed = json_of(&out);
         assert_eq!(printed, committed);
         assert_eq!(printed["properties"]["stack"]["type"], "string");
-        assert!(printed["properties"]["queues"]["additionalProperties"]["properties"]
-            ["visibility_timeout"]["description"]
-            .is_string());
+        assert!(
+            printed["properties"]["queues"]["additionalProperties"]["properties"]
+                ["visibility_timeout"]["description"]
+                .is_string()
+        );
     }
 }
 

@@ -288,7 +288,10 @@ async fn lock_timeout_0_touches_nothing_and_an_expired_lock_is_taken_over() {
                 .unwrap_or_else(|e| panic!("{cmd:?}: stdout is not JSON ({e}): {}", stdout(&out)));
             assert_eq!(doc["error"]["code"], "locked", "{doc:#}");
             assert_eq!(doc["error"]["exit_code"], 5, "{doc:#}");
-            doc["error"]["message"].as_str().unwrap_or_default().to_string()
+            doc["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
         } else {
             assert_eq!(stdout(&out), "", "{cmd:?}");
             stderr(&out)

@@ -42,11 +42,7 @@ pub async fn run(g: &Global, args: DlqArgs) -> Result<ExitCode, Error> {
             }
             emit(g.output, &Listing { queues })?;
         }
-        DlqCommand::Redrive {
-            queue,
-            yes,
-            max,
-        } => {
+        DlqCommand::Redrive { queue, yes, max } => {
             let progress = Progress::new(g.quiet);
             let d = dlq::find(&ctx, &queue).await?;
             let (visible, in_flight, delayed) = dlq::counts(&ctx, &d).await?;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::{connect, emit, load_spec};
-use crate::cli::{Global};
+use crate::cli::Global;
 use crate::error::Error;
 use crate::graph::Graph;
 use crate::lock::{now_ms, utc};

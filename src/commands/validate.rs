@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::{emit, load_spec};
-use crate::cli::{Global};
+use crate::cli::Global;
 use crate::error::Error;
 use crate::graph::Graph;
 

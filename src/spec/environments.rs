@@ -70,7 +70,10 @@ pub(crate) fn split<'n>(root: &'n Node, report: &mut Reporter<'_>) -> (Node, Vec
                                 "expected a mapping of the keys this environment overrides, got {}",
                                 describe(&env.value)
                             ),
-                            Some("e.g. `prod: { region: eu-west-1, accounts: [\"123456789012\"] }`".into()),
+                            Some(
+                                "e.g. `prod: { region: eu-west-1, accounts: [\"123456789012\"] }`"
+                                    .into(),
+                            ),
                         );
                         continue;
                     }
@@ -156,7 +159,12 @@ fn merge(base: &Node, over: &Node) -> Node {
 }
 
 /// The error for `--env NAME` naming no declared environment.
-pub(crate) fn unknown(name: &str, declared: &[Environment<'_>], at: Span, report: &mut Reporter<'_>) {
+pub(crate) fn unknown(
+    name: &str,
+    declared: &[Environment<'_>],
+    at: Span,
+    report: &mut Reporter<'_>,
+) {
     let names: Vec<&str> = declared.iter().map(|e| e.name.as_str()).collect();
     let help = match (suggest(name, names.iter().copied()), names.is_empty()) {
         (Some(s), _) => format!("did you mean `{s}`? (--env or ORDERFLOW_ENV)"),

@@ -168,7 +168,11 @@ fn entry(fields: &[Field], what: &str) -> Value {
     for f in fields {
         properties.insert(f.key.into(), field_schema(f));
     }
-    let required: Vec<&str> = fields.iter().filter(|f| f.required).map(|f| f.key).collect();
+    let required: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.key)
+        .collect();
     let mut schema = json!({
         "type": "object",
         "properties": properties,

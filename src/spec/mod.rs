@@ -64,7 +64,8 @@ fn build_selected(
                 ),
                 Some("remove its `stack` (the default is `<stack>-<environment>`)".into()),
             );
-        } else if let Some((other, _, _)) = stacks.iter().find(|(_, stack, _)| *stack == spec.stack) {
+        } else if let Some((other, _, _)) = stacks.iter().find(|(_, stack, _)| *stack == spec.stack)
+        {
             report.error(
                 e.key_span,
                 format!("{}.{}", environments::KEY, e.name),

@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use super::decode::{Checker, Fields};
 use super::model::{Section, Spec, OWNERSHIP_TAG};
 use super::report::Reporter;
-use super::text::{check_logical_name, first_position, join};
 use super::text::describe;
+use super::text::{check_logical_name, first_position, join};
 use super::yaml::{Node, Value};
 use crate::kinds;
-
 
 /// Tags per resource (Lambda, SQS, DynamoDB, EventBridge and IAM all allow 50).
 const MAX_TAGS: usize = 50;
@@ -114,7 +113,12 @@ fn accounts(cx: &mut Checker<'_, '_>, top: &Fields<'_>) -> Vec<String> {
                 Some("an account id is 12 digits, e.g. \"123456789012\"".into()),
             );
         } else if out.contains(&id) {
-            cx.error(item.span, &path, format!("account {id} is listed twice"), None);
+            cx.error(
+                item.span,
+                &path,
+                format!("account {id} is listed twice"),
+                None,
+            );
         } else {
             out.push(id);
         }

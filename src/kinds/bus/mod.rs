@@ -24,7 +24,8 @@ const DESCRIPTION: Field = Field::string("description", "At most 512 characters.
 impl KindSpec for Bus {
     const SECTION: Section = Section::Bus;
     const SINGULAR: &'static str = "bus";
-    const DOC: &'static str = "EventBridge event buses (`<stack>-<name>`) that rules match events on.";
+    const DOC: &'static str =
+        "EventBridge event buses (`<stack>-<name>`) that rules match events on.";
     const RESOURCE: Kind = Kind::Bus;
     const FIELDS: &'static [Field] = &[DESCRIPTION];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];

@@ -41,7 +41,8 @@ const MAX_LABEL: usize = 63;
 impl KindSpec for EmailIdentity {
     const SECTION: Section = Section::EmailIdentity;
     const SINGULAR: &'static str = "email_identity";
-    const DOC: &'static str = "SES email identities (an address or a domain) functions may send email from.";
+    const DOC: &'static str =
+        "SES email identities (an address or a domain) functions may send email from.";
     const RESOURCE: Kind = Kind::EmailIdentity;
     const FIELDS: &'static [Field] = &[EMAIL];
     const ATTRIBUTES: &'static [&'static str] = &["email", "arn"];

@@ -219,7 +219,8 @@ const SUBSCRIBER_KEYS: [&str; 3] = ["queue", "function", "email"];
 impl KindSpec for Topic {
     const SECTION: Section = Section::Topic;
     const SINGULAR: &'static str = "topic";
-    const DOC: &'static str = "SNS topics and their subscribers (functions, queues, email addresses).";
+    const DOC: &'static str =
+        "SNS topics and their subscribers (functions, queues, email addresses).";
     const RESOURCE: Kind = Kind::Topic;
     const FIELDS: &'static [Field] = &[DISPLAY_NAME, SUBSCRIPTIONS];
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];

@@ -72,7 +72,10 @@ fn lists_replace_null_removes_and_file_keys_override() {
     assert_eq!(prod.stack, "shop-prod");
     assert_eq!(prod.region.as_deref(), Some("eu-west-1"));
     assert_eq!(prod.accounts, ["123456789012"]);
-    assert!(!prod.queues.contains_key("debug"), "`debug: ~` removes the queue");
+    assert!(
+        !prod.queues.contains_key("debug"),
+        "`debug: ~` removes the queue"
+    );
     let worker = &prod.functions["worker"];
     assert_eq!(worker.log_retention_days, 90);
     assert_eq!(worker.memory_mb, 256);
@@ -111,7 +114,10 @@ fn an_error_in_the_file_itself_is_reported_once() {
     let text = FILE.replace("retention: 345600", "retention: 5");
     let found = errors(&text, Some("dev"));
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with("p.yaml:4:24: queues.orders.retention"), "{found:?}");
+    assert!(
+        found[0].starts_with("p.yaml:4:24: queues.orders.retention"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -127,7 +133,11 @@ fn an_unknown_environment_gets_a_suggestion() {
     );
     let plain = "stack: s\n";
     let e = parse_env("p.yaml", plain, Some("prod")).unwrap_err();
-    assert!(e.errors[0].help.as_deref().unwrap().contains("declare it under `environments:`"));
+    assert!(e.errors[0]
+        .help
+        .as_deref()
+        .unwrap()
+        .contains("declare it under `environments:`"));
 }
 
 #[test]

@@ -103,7 +103,11 @@ fn every_key_has_a_description() {
         if let Some(props) = schema.get("properties").and_then(Value::as_object) {
             for (key, sub) in props {
                 let p = format!("{path}.{key}");
-                if sub.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+                if sub
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     out.push(p.clone());
                 }
                 walk(&p, sub, out);
