@@ -144,6 +144,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// The pipeline as a picture, events flowing left to right: Mermaid (renders in GitHub and
+    /// GitLab markdown), Graphviz DOT, or SVG (drawn in-process, no Graphviz needed).
+    Graph(GraphArgs),
 }
 
 #[derive(Debug, Args)]
@@ -390,3 +393,25 @@ pub enum LocalCommand {
     },
 }
 
+/// The picture's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum GraphFormat {
+    #[default]
+    Mermaid,
+    Dot,
+    Svg,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Mermaid, Graphviz DOT, or SVG.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: GraphFormat,
+    /// Also draw the derived resources (each function's role and log group, invoke
+    /// permissions, queue policies...), not only what the file declares.
+    #[arg(long)]
+    pub derived: bool,
+    /// Write the picture to this file instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}

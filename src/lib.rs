@@ -10,6 +10,7 @@ pub mod aws;
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod diagram;
 pub mod error;
 pub mod graph;
 pub mod identity;

@@ -19,6 +19,7 @@ pub mod dev;
 pub mod dlq;
 pub mod docs;
 pub mod down;
+pub mod graph;
 pub mod local;
 pub mod logs;
 pub mod order;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Dev(a) => dev::run(g, a).await,
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out_dir } => docs::man(out_dir.as_deref()),
+        Command::Graph(a) => graph::run(g, a),
     }
 }
 

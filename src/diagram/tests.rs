@@ -1,0 +1,205 @@
+use super::*;
+
+const FILE: &str = "\
+stack: s
+buses:
+  orders: {}
+queues:
+  work: { dead_letter: { queue: work-dlq, max_receive_count: 3 } }
+  work-dlq: { retention: 1209600 }
+  failed: {}
+tables:
+  orders: { partition_key: { name: id, type: S } }
+topics:
+  alerts:
+    subscriptions:
+      - { email: ops@example.com }
+functions:
+  intake:
+    crate: intake
+    access:
+      - { bus: orders, verb: publish }
+  worker:
+    crate: worker
+    dead_letter_queue: failed
+    access:
+      - { queue: work, verb: send }
+      - { table: orders, verb: write }
+      - { table: orders, verb: read }
+  sink:
+    crate: sink
+    access:
+      - { table: orders, verb: write }
+rules:
+  placed:
+    bus: orders
+    event_pattern: { detail-type: [OrderPlaced] }
+    targets:
+      - { function: worker, dead_letter_queue: failed }
+triggers:
+  work-sink: { queue: work, function: sink, batch_size: 5 }
+apis:
+  shop:
+    routes:
+      - { route: \"POST /orders\", function: intake }
+alarms:
+  backlog: { queue: work-dlq, metric: messages_visible, threshold: 1, notify: alerts }
+";
+
+fn diagram(derived: bool) -> Diagram {
+    Diagram::of(&crate::spec::parse("p.yaml", FILE).expect("valid"), derived)
+}
+
+/// Arrows as `from-label -[label]-> to-label (line)`, for readable assertions.
+fn arrows(d: &Diagram) -> Vec<String> {
+    d.edges
+        .iter()
+        .map(|e| {
+            format!(
+                "{} -[{}]-> {} ({:?})",
+                d.node(&e.from).unwrap().label(),
+                e.label,
+                d.node(&e.to).unwrap().label(),
+                e.line
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn arrows_follow_the_events_and_the_data() {
+    let found = arrows(&diagram(false));
+    for expected in [
+        "api shop -[POST /orders]-> function intake (Flow)",
+        "function intake -[publish]-> bus orders (Flow)",
+        "bus orders -[OrderPlaced]-> rule placed (Flow)",
+        "rule placed -[]-> function worker (Flow)",
+        "rule placed -[undeliverable]-> queue failed (Failure)",
+        "function worker -[send]-> queue work (Flow)",
+        "function worker -[write]-> table orders (Flow)",
+        "table orders -[read]-> function worker (Flow)",
+        "function worker -[failed async]-> queue failed (Failure)",
+        "queue work -[batches of 5]-> function sink (Flow)",
+        "queue work -[after 3 receives]-> queue work-dlq (Failure)",
+        "queue work-dlq -[messages_visible ≥ 1]-> alarm backlog (Watch)",
+        "alarm backlog -[notify]-> topic alerts (Flow)",
+        "topic alerts -[]-> email ops@example.com (Flow)",
+    ] {
+        assert!(
+            found.contains(&expected.to_string()),
+            "missing {expected}: {found:#?}"
+        );
+    }
+    // Implied grants are their own arrows, not second ones: a trigger's `consume`, the
+    // `send` of a function's dead-letter queue.
+    assert!(
+        !found
+            .iter()
+            .any(|a| a == "function worker -[send]-> queue failed (Flow)"),
+        "{found:#?}"
+    );
+    assert!(!found.iter().any(|a| a.contains("consume")), "{found:#?}");
+}
+
+#[test]
+fn every_declared_entry_is_a_box_and_derived_ones_only_on_request() {
+    let d = diagram(false);
+    let labels: Vec<String> = d.nodes.iter().map(Node::label).collect();
+    for l in [
+        "api shop",
+        "bus orders",
+        "rule placed",
+        "function worker",
+        "queue work-dlq",
+        "table orders",
+        "topic alerts",
+        "alarm backlog",
+    ] {
+        assert!(labels.contains(&l.to_string()), "{l}: {labels:?}");
+    }
+    assert!(d.nodes.iter().all(|n| !n.derived));
+    assert!(
+        !labels.iter().any(|l| l.starts_with("trigger")),
+        "a trigger is an arrow: {labels:?}"
+    );
+    let with = diagram(true);
+    let role = with
+        .nodes
+        .iter()
+        .find(|n| n.derived && n.kind == "role" && n.name == "worker")
+        .expect("worker's role");
+    assert!(with
+        .edges
+        .iter()
+        .any(|e| e.to == role.id && with.node(&e.from).unwrap().label() == "function worker"));
+    assert!(with.nodes.len() > d.nodes.len());
+}
+
+#[test]
+fn ids_are_safe_and_distinct() {
+    assert_ne!(node_id("queue", "a-b"), node_id("queue", "a_b"));
+    let id = node_id("email", "ops@example.com");
+    assert!(
+        id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "{id}"
+    );
+}
+
+#[test]
+fn the_renderers_escape_what_their_formats_need() {
+    let mut d = Diagram::default();
+    d.nodes.push(Node {
+        id: "a".into(),
+        kind: "queue".into(),
+        name: "x\"<y>#1".into(),
+        derived: false,
+    });
+    d.nodes.push(Node {
+        id: "b".into(),
+        kind: "function".into(),
+        name: "f".into(),
+        derived: false,
+    });
+    d.edges.push(Edge {
+        from: "a".into(),
+        to: "b".into(),
+        label: "a & \"b\"".into(),
+        line: Line::Flow,
+    });
+    let m = mermaid::render(&d);
+    assert!(m.contains("a[[\"queue x#quot;<y>#35;1\"]]"), "{m}");
+    assert!(m.contains("a -->|\"a & #quot;b#quot;\"| b"), "{m}");
+    let g = dot::render(&d);
+    assert!(g.contains("label=\"queue\\nx\\\"<y>#1\""), "{g}");
+    let s = svg::render(&d);
+    assert!(s.contains("queue x&quot;&lt;y&gt;#1"), "{s}");
+    assert!(s.contains("a &amp; &quot;b&quot;"), "{s}");
+}
+
+#[test]
+fn loops_are_drawn_and_flow_goes_left_to_right() {
+    // worker publishes to the bus that feeds it through the rule: a loop.
+    let text = FILE.replace(
+        "      - { queue: work, verb: send }\n",
+        "      - { queue: work, verb: send }\n      - { bus: orders, verb: publish }\n",
+    );
+    let d = Diagram::of(&crate::spec::parse("p.yaml", &text).expect("valid"), false);
+    let s = svg::render(&d);
+    let x_of = |label: &str| {
+        let at = s
+            .find(&format!(">{label}</text>"))
+            .unwrap_or_else(|| panic!("{label} not drawn"));
+        let rect = s[..at].rfind("<rect x=\"").unwrap();
+        s[rect + 9..]
+            .split('"')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(x_of("api shop") < x_of("function intake"));
+    assert!(x_of("function intake") < x_of("bus orders"));
+    assert!(x_of("bus orders") < x_of("rule placed"));
+    assert!(x_of("rule placed") < x_of("function worker"));
+    assert!(x_of("queue work") < x_of("function sink"));
+}
