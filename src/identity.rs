@@ -44,7 +44,7 @@ impl fmt::Display for Identity {
 }
 
 /// How long the identity call may take to connect, and in all, per attempt. A refused
-/// connection fails at once; a black-holed one after the connect timeout.
+/// connection fails at once; a black-holed one after the connect timeout (twice).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -86,9 +86,13 @@ impl Endpoint {
 
 /// Ask STS who the credentials are. Errors are classified: [`Error::Credentials`],
 /// [`Error::Unreachable`], or an AWS error with its code.
+///
+/// Retries are chosen here, not by the SDK: throttling and 5xx are retried with backoff (the
+/// service is there and busy), a connection that fails only once more (nothing answers: say so
+/// now, not after the SDK's 8 attempts), anything else not at all.
 pub async fn whoami(config: &SdkConfig, endpoint: &Endpoint) -> Result<Identity, Error> {
     let conf = aws_sdk_sts::config::Builder::from(config)
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -96,11 +100,49 @@ pub async fn whoami(config: &SdkConfig, endpoint: &Endpoint) -> Result<Identity,
                 .build(),
         )
         .build();
-    let out = aws_sdk_sts::Client::from_conf(conf)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| classify(e, endpoint))?;
+    let client = aws_sdk_sts::Client::from_conf(conf);
+    let started = std::time::Instant::now();
+    let mut delay = FIRST_RETRY;
+    // A connection that fails is retried once per run, whatever else failed before it.
+    let mut connection_failures = 0;
+    let out = loop {
+        match client.get_caller_identity().send().await {
+            Ok(out) => break out,
+            Err(e) => {
+                let chain = chain_text(&e);
+                let again = match &e {
+                    SdkError::ServiceError(s) => {
+                        let status = s.raw().status().as_u16();
+                        status == 429 || status >= 500 || is_throttling(s.err().code())
+                    }
+                    SdkError::ResponseError(_) => true,
+                    // The chain found no credentials: asking again finds none either.
+                    SdkError::DispatchFailure(_)
+                        if credentials_problem(&chain, endpoint).is_some() =>
+                    {
+                        false
+                    }
+                    // Nothing listens, or the host does not resolve: once more, then say so.
+                    SdkError::DispatchFailure(d) if d.is_timeout() || unreachable(&chain) => {
+                        connection_failures += 1;
+                        connection_failures == 1
+                    }
+                    SdkError::TimeoutError(_) => {
+                        connection_failures += 1;
+                        connection_failures == 1
+                    }
+                    // A connection dropped or reset mid-request: the endpoint is there.
+                    SdkError::DispatchFailure(_) => true,
+                    _ => false,
+                };
+                if !again || started.elapsed() + delay > BUSY_DEADLINE {
+                    return Err(classify(e, endpoint));
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY);
+            }
+        }
+    };
     let arn = out.arn().unwrap_or_default().to_string();
     let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
     Ok(Identity {
@@ -114,6 +156,27 @@ pub async fn whoami(config: &SdkConfig, endpoint: &Endpoint) -> Result<Identity,
         region: endpoint.region.clone(),
         endpoint: endpoint.custom.clone(),
     })
+}
+
+/// Retries of a busy STS: from 200 ms, doubling to 5 s, for at most 30 s in all.
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+const BUSY_DEADLINE: Duration = Duration::from_secs(30);
+
+fn is_throttling(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "RequestThrottled"
+                | "RequestThrottledException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "SlowDown"
+        )
+    )
 }
 
 /// Turn a failed identity call into the error a user can act on.
@@ -164,7 +227,10 @@ where
             } else {
                 last_line(&chain)
             };
-            let hint = if endpoint.is_loopback() {
+            let hint = if endpoint.is_loopback() && !unreachable(&chain) {
+                "the emulator there did not complete the request: check `orderflow local status` and its log"
+                    .to_string()
+            } else if endpoint.is_loopback() {
                 "nothing answers there: start the local emulator with `orderflow local start` \
                  (add `--port N` for another port than 4566), or check --endpoint-url / \
                  AWS_ENDPOINT_URL"
@@ -238,6 +304,14 @@ fn refresh_hint(endpoint: &Endpoint) -> String {
                  or choose a profile with --profile"
             .into(),
     }
+}
+
+/// A connection nothing accepted: refused, or a host name that does not resolve.
+fn unreachable(chain: &str) -> bool {
+    let lower = chain.to_ascii_lowercase();
+    lower.contains("connection refused")
+        || lower.contains("dns error")
+        || lower.contains("failed to lookup")
 }
 
 /// Every message in the error's source chain, one per line (the SDK nests the cause deep).

@@ -8,9 +8,9 @@ mod common;
 mod stack;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{functions_dir, TestEmulator, REGION};
+use common::{functions_dir, TestEmulator};
 use orderflow::spec::yaml::{self, Node, Value};
 use stack::Stack;
 
@@ -109,31 +109,17 @@ fn the_example_workflow_plans_deploys_smoke_tests_and_gates_on_status() {
         // GitHub runs `run:` with `bash --noprofile --norc -eo pipefail {0}`.
         let mut cmd = Command::new("bash");
         cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &step.run]);
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if k.starts_with("AWS_") || k.starts_with("ORDERFLOW_") {
-                cmd.env_remove(&key);
-            }
-        }
+        // What configure-aws-credentials provides, here for the emulator.
+        common::test_aws_env(&mut cmd, checkout);
         let out = cmd
             .current_dir(checkout)
             .envs(workflow_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            // What configure-aws-credentials provides, here for the emulator.
             .env("AWS_ENDPOINT_URL", &stack.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", REGION)
-            .env("AWS_CONFIG_FILE", checkout.join(".no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                checkout.join(".no-aws-credentials"),
-            )
             // The functions built once for the whole test suite, instead of cargo in the job.
             .env("ORDERFLOW_PREBUILT", functions_dir())
             .env("GITHUB_STEP_SUMMARY", &summary)
             .env("GITHUB_OUTPUT", &outputs)
             .env("PATH", &path)
-            .stdin(Stdio::null())
             .output()
             .expect("run bash");
         assert!(

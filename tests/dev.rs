@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{unique_stack, workspace_dir, TestEmulator, REGION};
+use common::{unique_stack, workspace_dir, TestEmulator};
 use serde_json::Value;
 
 const HANDLER: &str = "functions/get-order/src/handler.rs";
@@ -147,28 +147,10 @@ impl Dev {
     }
 }
 
+/// The CLI against the emulator, building into the shared target directory.
 fn orderflow(endpoint: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderflow"));
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("AWS_") || k.starts_with("ORDERFLOW_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.arg("--endpoint-url")
-        .arg(endpoint)
-        .current_dir(dir)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", REGION)
-        .env("AWS_CONFIG_FILE", dir.join(".no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join(".no-aws-credentials"),
-        )
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
+    let mut cmd = common::orderflow_command(endpoint, dir);
+    cmd.env("CARGO_TARGET_DIR", target_dir());
     cmd
 }
 

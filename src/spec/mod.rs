@@ -43,7 +43,7 @@ fn build_selected(
         (a.line, a.column, &a.key, &a.message) == (b.line, b.column, &b.key, &b.message)
     };
     let mut selected = None;
-    let mut stacks: Vec<(String, String, yaml::Span)> = Vec::new();
+    let mut stacks: Vec<(String, String)> = Vec::new();
     for e in &environments {
         let from = report.errors.len();
         let mut spec = validate::build(file_name, &environments::apply(&base_root, e), report);
@@ -54,29 +54,34 @@ fn build_selected(
         }
         report.errors.extend(own);
         spec.environment = Some(e.name.clone());
-        if spec.stack == base.stack && !base.stack.is_empty() {
-            report.error(
-                e.key_span,
-                format!("{}.{}", environments::KEY, e.name),
+        let clash = if spec.stack == base.stack && !base.stack.is_empty() {
+            Some((
                 format!(
                     "environment `{}` uses the file's own stack `{}`; each environment needs its own stack to coexist with the file's",
                     e.name, spec.stack
                 ),
-                Some("remove its `stack` (the default is `<stack>-<environment>`)".into()),
-            );
-        } else if let Some((other, _, _)) = stacks.iter().find(|(_, stack, _)| *stack == spec.stack)
-        {
+                "remove its `stack` (the default is `<stack>-<environment>`)",
+            ))
+        } else {
+            stacks.iter().find(|(_, stack)| *stack == spec.stack).map(|(other, _)| {
+                (
+                    format!(
+                        "environments `{other}` and `{}` both use stack `{}`; each environment needs its own stack to coexist with the others",
+                        e.name, spec.stack
+                    ),
+                    "remove `stack` from one of them (the default is `<stack>-<environment>`)",
+                )
+            })
+        };
+        if let Some((message, help)) = clash {
             report.error(
                 e.key_span,
                 format!("{}.{}", environments::KEY, e.name),
-                format!(
-                    "environments `{other}` and `{}` both use stack `{}`; each environment needs its own stack to coexist with the others",
-                    e.name, spec.stack
-                ),
-                Some("remove `stack` from one of them (the default is `<stack>-<environment>`)".into()),
+                message,
+                Some(help.into()),
             );
         }
-        stacks.push((e.name.clone(), spec.stack.clone(), e.key_span));
+        stacks.push((e.name.clone(), spec.stack.clone()));
         if env == Some(e.name.as_str()) {
             selected = Some(spec);
         }

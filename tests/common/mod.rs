@@ -164,35 +164,47 @@ pub fn functions_dir() -> PathBuf {
     dir
 }
 
-/// Run the orderflow CLI with `--endpoint-url <endpoint>` and `args`, in `dir`, with test
-/// credentials, no stdin and no AWS settings inherited from the caller's environment.
-/// Global options that must come before the command (`-f <file>`) go first in `args`.
-pub fn orderflow(endpoint: &str, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderflow"));
+/// Test credentials and region, no stdin, and no AWS or orderflow settings inherited from the
+/// caller's environment (the shared config files kept out too: a profile there could set
+/// another region).
+pub fn test_aws_env<'c>(cmd: &'c mut Command, dir: &Path) -> &'c mut Command {
     for (key, _) in std::env::vars_os() {
-        let inherited_aws = key
-            .to_str()
-            .is_some_and(|k| k.starts_with("AWS_") || k.starts_with("ORDERFLOW_LOCAL"));
-        if inherited_aws {
+        let inherited = key.to_str().is_some_and(|k| {
+            k.starts_with("AWS_")
+                || k.starts_with("ORDERFLOW_LOCAL")
+                || k == "ORDERFLOW_OUTPUT"
+                || k == "ORDERFLOW_ENV"
+        });
+        if inherited {
             cmd.env_remove(&key);
         }
     }
-    cmd.arg("--endpoint-url")
-        .arg(endpoint)
-        .args(args)
-        .current_dir(dir)
-        .env("AWS_ACCESS_KEY_ID", "test")
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", REGION)
-        // Keep the shared config files out of it (a profile there could set another region).
         .env("AWS_CONFIG_FILE", dir.join(".no-aws-config"))
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
             dir.join(".no-aws-credentials"),
         )
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    cmd.output()
+        .stdin(Stdio::null())
+}
+
+/// The orderflow CLI with `--endpoint-url <endpoint>`, in `dir`, with [`test_aws_env`].
+pub fn orderflow_command(endpoint: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderflow"));
+    test_aws_env(&mut cmd, dir);
+    cmd.arg("--endpoint-url").arg(endpoint).current_dir(dir);
+    cmd
+}
+
+/// Run the orderflow CLI ([`orderflow_command`]) with `args`. Global options that must come
+/// before the command (`-f <file>`) go first in `args`.
+pub fn orderflow(endpoint: &str, dir: &Path, args: &[&str]) -> Output {
+    orderflow_command(endpoint, dir)
+        .args(args)
+        .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", env!("CARGO_BIN_EXE_orderflow")))
 }
 
