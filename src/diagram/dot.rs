@@ -35,16 +35,13 @@ pub fn render(d: &Diagram) -> String {
         "digraph pipeline {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
     );
     for node in &d.nodes {
+        // Kind over name: `\n` is DOT's line break inside a label.
         let _ = writeln!(
             out,
-            "  {} [label={}, {}];",
+            "  {} [label=\"{}\\n{}\", {}];",
             node.id,
-            // Kind over name: `\n` is DOT's line break inside a label.
-            format!(
-                "\"{}\\n{}\"",
-                escape(&node.kind.replace('_', " ")),
-                escape(&node.name)
-            ),
+            escape(&node.kind.replace('_', " ")),
+            escape(&node.name),
             attributes(node)
         );
     }
