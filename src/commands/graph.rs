@@ -12,29 +12,24 @@ use crate::cli::{Global, GraphArgs, GraphFormat};
 use crate::diagram::{dot, mermaid, svg, Diagram};
 use crate::error::Error;
 
-/// The picture, or where it was written.
+/// The picture, and what it shows.
 #[derive(Debug, Serialize)]
 pub struct Picture {
     pub format: &'static str,
-    pub stack: String,
+    /// The file written with `-o`, if any.
+    pub file: Option<PathBuf>,
     pub nodes: usize,
     pub edges: usize,
-    /// The file written with `-o`; the picture itself is then not printed.
-    pub file: Option<PathBuf>,
     pub diagram: String,
 }
 
+/// As text: the picture itself, unless it went to a file (then stdout stays empty and the
+/// "wrote" line is on stderr, so `graph -o x.svg | ...` pipes nothing by surprise).
 impl fmt::Display for Picture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.file {
-            Some(file) => writeln!(
-                f,
-                "wrote {} ({} boxes, {} arrows)",
-                file.display(),
-                self.nodes,
-                self.edges
-            ),
-            None => write!(f, "{}", self.diagram),
+        match self.file {
+            Some(_) => Ok(()),
+            None => f.write_str(&self.diagram),
         }
     }
 }
@@ -50,15 +45,15 @@ pub fn run(g: &Global, args: GraphArgs) -> Result<ExitCode, Error> {
     if let Some(path) = &args.out {
         std::fs::write(path, &text)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        eprintln!("wrote {}", path.display());
     }
     emit(
         g.output,
         &Picture {
             format,
-            stack: spec.stack.clone(),
+            file: args.out,
             nodes: diagram.nodes.len(),
             edges: diagram.edges.len(),
-            file: args.out.clone(),
             diagram: text,
         },
     )?;

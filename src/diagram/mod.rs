@@ -8,14 +8,17 @@
 //! The model is built from the validated [`Spec`], sorted, so the same file always gives the
 //! same picture.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::kinds::{Kind, KindSpec};
+use crate::resources::ResourceId;
 use crate::spec::model::{Section, Subscriber};
 use crate::spec::Spec;
 
 pub mod dot;
+pub(crate) mod layout;
 pub mod mermaid;
 pub mod svg;
 
@@ -265,36 +268,79 @@ impl Diagram {
         Diagram { nodes, edges }
     }
 
-    /// Derived resources (roles, log groups, permissions, policies, routes...), each tied to
-    /// the declared entry whose name it starts with (`<entry>` or `<entry>/...`).
+    /// Derived resources (roles, log groups, permissions, policies, routes...), each tied by
+    /// a dotted arrow to the declared entry that contributes it to the graph.
     fn add_derived(spec: &Spec, b: &mut Builder) {
-        let declared: Vec<(String, String)> = b
-            .nodes
-            .values()
-            .map(|n| (n.kind.clone(), n.name.clone()))
+        let mut contributions = Vec::new();
+        for section in Section::ALL {
+            contributed_by(spec, *section, &mut contributions);
+        }
+        // An entry's own resource is its box already (a schema registry is the `event_schemas`
+        // entry), whichever entry lists it.
+        let declared: BTreeSet<ResourceId> = Section::ALL
+            .iter()
+            .filter(|s| **s != Section::Trigger)
+            .flat_map(|s| {
+                spec.names(*s)
+                    .into_iter()
+                    .map(|name| ResourceId::new(s.resource(), name))
+            })
             .collect();
-        for id in spec.resources() {
-            let kind = id.kind.as_str();
-            if declared.iter().any(|(k, n)| k == kind && *n == id.name) {
+        let mut owners: BTreeMap<ResourceId, String> = BTreeMap::new();
+        for (resource, section, entry) in contributions {
+            if declared.contains(&resource) || owners.contains_key(&resource) {
                 continue;
             }
-            let owner_name = id.name.split(['/', '#']).next().unwrap_or(&id.name);
-            let node = b.node(kind, &id.name, true);
-            // The owner: an entry of the same name, preferring the kind the resource serves.
-            let owner = declared
-                .iter()
-                .filter(|(_, n)| n == owner_name)
-                .min_by_key(|(k, _)| (!kind.contains(k.as_str()), kind_rank(k)))
-                .map(|(k, n)| node_id(k, n));
-            if let Some(owner) = owner {
-                b.edge(owner, node, "", Line::Watch);
-            }
+            let owner = match (resource.kind, section) {
+                // One policy per queue, whoever needs it (a rule's or a topic's delivery).
+                (Kind::QueuePolicy, _) => b.entry(Section::Queue, &resource.name),
+                // A trigger is an arrow, not a box: its mapping is part of the function it runs.
+                (_, Section::Trigger) => match spec.triggers.get(&entry) {
+                    Some(trigger) => b.entry(Section::Function, &trigger.function),
+                    None => continue,
+                },
+                _ => b.entry(section, &entry),
+            };
+            owners.insert(resource, owner);
+        }
+        for (resource, owner) in owners {
+            let node = b.node(resource.kind.as_str(), &resource.name, true);
+            b.edge(owner, node, "", Line::Watch);
         }
     }
 
     /// The node of `id`.
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+/// Every resource the entries of `section` contribute, as `(resource, section, entry)`.
+/// Exhaustive on purpose: a new kind must say here what it contributes.
+fn contributed_by(spec: &Spec, section: Section, out: &mut Vec<(ResourceId, Section, String)>) {
+    fn each<T: KindSpec>(
+        entries: &BTreeMap<String, T>,
+        section: Section,
+        out: &mut Vec<(ResourceId, Section, String)>,
+    ) {
+        for (name, entry) in entries {
+            let mut resources = Vec::new();
+            entry.resources(name, &mut resources);
+            out.extend(resources.into_iter().map(|r| (r, section, name.clone())));
+        }
+    }
+    match section {
+        Section::Bus => each(&spec.buses, section, out),
+        Section::Queue => each(&spec.queues, section, out),
+        Section::Table => each(&spec.tables, section, out),
+        Section::Function => each(&spec.functions, section, out),
+        Section::Rule => each(&spec.rules, section, out),
+        Section::Trigger => each(&spec.triggers, section, out),
+        Section::Api => each(&spec.apis, section, out),
+        Section::Topic => each(&spec.topics, section, out),
+        Section::EmailIdentity => each(&spec.email_identities, section, out),
+        Section::EventSchema => each(&spec.event_schemas, section, out),
+        Section::Alarm => each(&spec.alarms, section, out),
     }
 }
 

@@ -14,11 +14,23 @@ topics:
   alerts:
     subscriptions:
       - { email: ops@example.com }
+  done:
+    subscriptions:
+      - { function: mailer }
+      - { queue: work }
+email_identities:
+  sender: { email: shop@example.com }
+event_schemas:
+  contracts: { events: [OrderPlaced] }
 functions:
   intake:
     crate: intake
     access:
       - { bus: orders, verb: publish }
+  mailer:
+    crate: mailer
+    access:
+      - { email_identity: sender, verb: send_email }
   worker:
     crate: worker
     dead_letter_queue: failed
@@ -84,6 +96,9 @@ fn arrows_follow_the_events_and_the_data() {
         "queue work-dlq -[messages_visible ≥ 1]-> alarm backlog (Watch)",
         "alarm backlog -[notify]-> topic alerts (Flow)",
         "topic alerts -[]-> email ops@example.com (Flow)",
+        "topic done -[]-> function mailer (Flow)",
+        "topic done -[]-> queue work (Flow)",
+        "function mailer -[send_email]-> email identity sender (Flow)",
     ] {
         assert!(
             found.contains(&expected.to_string()),
@@ -114,6 +129,8 @@ fn every_declared_entry_is_a_box_and_derived_ones_only_on_request() {
         "table orders",
         "topic alerts",
         "alarm backlog",
+        "email identity sender",
+        "event schema contracts",
     ] {
         assert!(labels.contains(&l.to_string()), "{l}: {labels:?}");
     }
@@ -202,4 +219,47 @@ fn loops_are_drawn_and_flow_goes_left_to_right() {
     assert!(x_of("bus orders") < x_of("rule placed"));
     assert!(x_of("rule placed") < x_of("function worker"));
     assert!(x_of("queue work") < x_of("function sink"));
+}
+
+#[test]
+fn derived_resources_hang_off_the_entry_they_come_from() {
+    let d = diagram(true);
+    let owners: Vec<String> = d
+        .nodes
+        .iter()
+        .filter(|n| n.derived)
+        .map(|n| {
+            let into: Vec<&Edge> = d.edges.iter().filter(|e| e.to == n.id).collect();
+            assert_eq!(into.len(), 1, "{} has one owner: {into:?}", n.label());
+            assert_eq!(into[0].line, Line::Watch);
+            format!(
+                "{} -> {}",
+                d.node(&into[0].from).unwrap().label(),
+                n.label()
+            )
+        })
+        .collect();
+    for expected in [
+        "function worker -> role worker",
+        "function worker -> log group worker",
+        // A trigger is no box: its mapping belongs to the function it runs.
+        "function sink -> event source mapping work-sink",
+        "rule placed -> permission placed/worker",
+        "api shop -> api route shop/POST /orders",
+        "api shop -> api permission shop/POST /orders",
+        "topic done -> subscription done/function:mailer",
+        // One policy per queue, whichever rule or topic delivers into it.
+        "queue failed -> queue policy failed",
+        "queue work -> queue policy work",
+        "event schema contracts -> event schema contracts/OrderPlaced",
+    ] {
+        assert!(
+            owners.iter().any(|o| o == expected),
+            "missing {expected}: {owners:#?}"
+        );
+    }
+    // Every graph resource is drawn once, plus the email subscriber's box: declared entries are
+    // not repeated as derived (the `event_schemas` entry is the schema registry).
+    let spec = crate::spec::parse("p.yaml", FILE).expect("valid");
+    assert_eq!(d.nodes.len(), spec.resources().len() + 1, "{owners:#?}");
 }
