@@ -64,7 +64,9 @@ end
 # its test is ignored there and run here, directly, once the suite is done.
 if (($# == 0)); then
     begin "orderflow dev (tests/dev.rs, outside cargo test)"
+    # The artifact of the `dev` test target (the build also lists the orderflow binary).
     dev_test=$(cargo test --test dev --no-run --message-format=json 2>/dev/null |
+        grep '"kind":\["test"\]' | grep '"name":"dev"' |
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
     [[ -x $dev_test ]] || {
         echo "could not find the test binary of tests/dev.rs" >&2
