@@ -394,10 +394,14 @@ pub async fn run(g: &Global, args: DevArgs) -> Result<ExitCode, Error> {
                         }
                     }
                 }
+                // The watcher's channel closed (its thread died): nothing more will be seen.
+                else => {
+                    return Err::<(), Error>(Error::Other(
+                        "dev: the file watcher stopped; restart dev".into(),
+                    ))
+                }
             }
         }
-        #[allow(unreachable_code)]
-        Ok::<(), Error>(())
     };
     under_lock(g, &ctx, "dev", &progress, work).await?;
     Ok(ExitCode::SUCCESS)
