@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::kinds::{Kind, KindSpec};
+use crate::kinds::Kind;
 use crate::resources::ResourceId;
 use crate::spec::model::{Section, Subscriber};
 use crate::spec::Spec;
@@ -271,10 +271,7 @@ impl Diagram {
     /// Derived resources (roles, log groups, permissions, policies, routes...), each tied by
     /// a dotted arrow to the declared entry that contributes it to the graph.
     fn add_derived(spec: &Spec, b: &mut Builder) {
-        let mut contributions = Vec::new();
-        for section in Section::ALL {
-            contributed_by(spec, *section, &mut contributions);
-        }
+        let contributions = spec.contributions();
         // An entry's own resource is its box already (a schema registry is the `event_schemas`
         // entry), whichever entry lists it.
         let declared: BTreeSet<ResourceId> = Section::ALL
@@ -312,35 +309,6 @@ impl Diagram {
     /// The node of `id`.
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
-    }
-}
-
-/// Every resource the entries of `section` contribute, as `(resource, section, entry)`.
-/// Exhaustive on purpose: a new kind must say here what it contributes.
-fn contributed_by(spec: &Spec, section: Section, out: &mut Vec<(ResourceId, Section, String)>) {
-    fn each<T: KindSpec>(
-        entries: &BTreeMap<String, T>,
-        section: Section,
-        out: &mut Vec<(ResourceId, Section, String)>,
-    ) {
-        for (name, entry) in entries {
-            let mut resources = Vec::new();
-            entry.resources(name, &mut resources);
-            out.extend(resources.into_iter().map(|r| (r, section, name.clone())));
-        }
-    }
-    match section {
-        Section::Bus => each(&spec.buses, section, out),
-        Section::Queue => each(&spec.queues, section, out),
-        Section::Table => each(&spec.tables, section, out),
-        Section::Function => each(&spec.functions, section, out),
-        Section::Rule => each(&spec.rules, section, out),
-        Section::Trigger => each(&spec.triggers, section, out),
-        Section::Api => each(&spec.apis, section, out),
-        Section::Topic => each(&spec.topics, section, out),
-        Section::EmailIdentity => each(&spec.email_identities, section, out),
-        Section::EventSchema => each(&spec.event_schemas, section, out),
-        Section::Alarm => each(&spec.alarms, section, out),
     }
 }
 

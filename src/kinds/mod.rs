@@ -222,6 +222,18 @@ macro_rules! registry {
                 out
             }
 
+            /// Every graph resource with the section and entry that contribute it, in section
+            /// order (a resource two entries need, such as a queue policy, appears for each).
+            pub fn contributions(&self) -> Vec<(ResourceId, Section, String)> {
+                let mut out = Vec::new();
+                $( for (name, entry) in &self.$key {
+                    let mut resources = Vec::new();
+                    entry.resources(name, &mut resources);
+                    out.extend(resources.into_iter().map(|r| (r, Section::$section, name.clone())));
+                } )*
+                out
+            }
+
             /// Implied access of every entry, as `(function, access)`.
             pub(crate) fn implied_access(&self) -> Vec<(String, Access)> {
                 let mut out = Vec::new();
