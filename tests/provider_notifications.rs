@@ -13,7 +13,7 @@ use orderflow::build::package;
 use orderflow::resources::{Ctx, Discovered, Kind, Known, Outputs, Provider, ResourceId};
 use orderflow::spec::model::{
     Architecture, Bus, EmailIdentity, FilterPolicyScope, Function, Queue, QueueEncryption, Rule,
-    RuleTarget, Subscriber, Topic, TopicSubscription,
+    Destination, RuleTarget, Subscriber, TargetInput,, Topic, TopicSubscription,
 };
 use orderflow::spec::Spec;
 use serde_json::{json, Value};
@@ -499,7 +499,8 @@ async fn a_dead_letter_queue_that_is_also_a_subscriber_gets_both_statements() {
             description: None,
             event_pattern: json!({"source": ["shop.orders"]}),
             targets: vec![RuleTarget {
-                function: "validate".into(),
+                destination: Destination::Function("validate".into()),
+                input: TargetInput::Event,
                 maximum_retry_attempts: 4,
                 maximum_event_age_secs: 3600,
                 dead_letter_queue: Some("dlq".into()),

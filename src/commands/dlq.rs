@@ -86,8 +86,8 @@ fn source_text(s: &Source) -> String {
         Source::Function { function } => {
             format!("function {function} (failed asynchronous invocations)")
         }
-        Source::RuleTarget { rule, function } => {
-            format!("rule {rule} → {function} (events EventBridge could not deliver)")
+        Source::RuleTarget { rule, destination } => {
+            format!("rule {rule} → {destination} (events EventBridge could not deliver)")
         }
     }
 }

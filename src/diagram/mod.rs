@@ -181,8 +181,8 @@ impl Diagram {
                 Line::Flow,
             );
             for target in &rule.targets {
-                let f = b.entry(Section::Function, &target.function);
-                b.edge(id.clone(), f, "", Line::Flow);
+                let to = b.entry(target.destination.section(), target.destination.name());
+                b.edge(id.clone(), to, "", Line::Flow);
                 if let Some(dlq) = &target.dead_letter_queue {
                     let q = b.entry(Section::Queue, dlq);
                     b.edge(id.clone(), q, "undeliverable", Line::Failure);

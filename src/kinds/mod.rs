@@ -314,6 +314,7 @@ registry! {
         Permission = "permission" => rule::PermissionProvider,
         Rule = "rule" => rule::RuleProvider,
         QueuePolicy = "queue_policy" => queue::QueuePolicyProvider,
+        TopicPolicy = "topic_policy" => topic::TopicPolicyProvider,
         Topic = "topic" => topic::TopicProvider,
         Function = "function" => function::FunctionProvider,
         Role = "role" => function::RoleProvider,

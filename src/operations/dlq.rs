@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::kinds::queue::provider::{queue_attributes, queue_url};
 use crate::kinds::Spec;
+use crate::spec::model::Destination;
 use crate::progress::Progress;
 use crate::resources::Ctx;
 
@@ -37,8 +38,12 @@ pub enum Source {
     Queue { queue: String },
     /// The function's asynchronous invocations that failed after Lambda's retries.
     Function { function: String },
-    /// Events EventBridge could not deliver to the rule's function target.
-    RuleTarget { rule: String, function: String },
+    /// Events EventBridge could not deliver to one of the rule's targets.
+    RuleTarget {
+        rule: String,
+        #[serde(flatten)]
+        destination: Destination,
+    },
 }
 
 impl Source {
@@ -46,7 +51,8 @@ impl Source {
     fn function(&self) -> Option<&str> {
         match self {
             Source::Queue { .. } => None,
-            Source::Function { function } | Source::RuleTarget { function, .. } => Some(function),
+            Source::Function { function } => Some(function),
+            Source::RuleTarget { destination, .. } => destination.function(),
         }
     }
 }
@@ -75,7 +81,7 @@ pub fn sources(spec: &Spec) -> BTreeMap<String, Vec<Source>> {
                     .or_default()
                     .push(Source::RuleTarget {
                         rule: rule.clone(),
-                        function: t.function.clone(),
+                        destination: t.destination.clone(),
                     });
             }
         }
@@ -376,6 +382,19 @@ pub async fn redrive(
         f.dedup();
         f
     };
+    // EventBridge's dead-letter message is the event as matched, not as the target received it
+    // (after `input_path` or a transformer), so only a function target is sent it back as is.
+    if let Some(Source::RuleTarget { rule, destination }) = dlq
+        .sources
+        .iter()
+        .find(|s| matches!(s, Source::RuleTarget { destination, .. } if destination.function().is_none()))
+    {
+        return Err(Error::Other(format!(
+            "{} holds events rule {rule} could not deliver to {destination}: orderflow redrives \
+             undeliverable events to functions only; read them with `orderflow dlq list`",
+            dlq.name
+        )));
+    }
     match (queue_sources.as_slice(), functions.as_slice()) {
         ([source], []) => redrive_to_queue(ctx, dlq, source, max, progress).await,
         ([], [function]) => redrive_to_function(ctx, dlq, function, max, progress).await,
@@ -807,7 +826,7 @@ mod tests {
                 },
                 Source::RuleTarget {
                     rule: "order-placed".into(),
-                    function: "validate-order".into()
+                    destination: Destination::Function("validate-order".into())
                 }
             ]
         );

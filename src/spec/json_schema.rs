@@ -221,6 +221,10 @@ fn field_schema(f: &Field) -> Value {
             "additionalProperties": { "type": ["string", "number", "boolean"] },
         }),
         Type::Access => access(),
+        Type::StringMap => json!({
+            "type": "object",
+            "additionalProperties": { "type": "string" },
+        }),
         Type::Strings => json!({ "type": "array", "items": { "type": "string" } }),
         Type::Pattern => json!({}),
     };

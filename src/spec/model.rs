@@ -12,7 +12,7 @@ pub use crate::kinds::bus::Bus;
 pub use crate::kinds::email_identity::EmailIdentity;
 pub use crate::kinds::function::{Architecture, Function};
 pub use crate::kinds::queue::{Queue, QueueEncryption, Redrive};
-pub use crate::kinds::rule::{Rule, RuleTarget};
+pub use crate::kinds::rule::{Destination, Rule, RuleTarget, TargetInput};
 pub use crate::kinds::table::{Billing, KeyAttribute, KeyKind, Table};
 pub use crate::kinds::topic::{FilterPolicyScope, Subscriber, Topic, TopicSubscription};
 pub use crate::kinds::trigger::Trigger;

@@ -45,6 +45,8 @@ pub enum Type {
     /// A list of `{ <section>: name, verb: ... }` grants; the sections and verbs are those of
     /// the kinds that offer verbs ([`crate::kinds::Section::verbs`]).
     Access,
+    /// Free-form keys with string values, checked by the kind (input transformer variables).
+    StringMap,
     /// A list of strings, each checked by the kind (CORS origins, event names).
     Strings,
     /// Any YAML, checked by the kind itself (an EventBridge event pattern).

@@ -120,7 +120,8 @@ fn repository_pipeline_parses_into_the_order_flow() {
     assert_eq!(
         rule.targets,
         vec![RuleTarget {
-            function: "validate-order".into(),
+            destination: Destination::Function("validate-order".into()),
+            input: TargetInput::Event,
             maximum_retry_attempts: 4,
             maximum_event_age_secs: 3600,
             dead_letter_queue: Some("validate-dlq".into()),

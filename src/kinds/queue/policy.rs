@@ -1,7 +1,8 @@
 //! orderflow's statements in a queue's SQS policy, one resource `queue_policy.<queue>` per queue
 //! (a queue has one policy document), contributed by every kind that needs one:
-//! - a rule target's dead-letter queue: EventBridge may deliver the events it could not hand to
-//!   the target (`Sid` = [`SID`], condition on the rules' ARNs);
+//! - a rule's queue target, or a rule target's dead-letter queue: EventBridge may send the
+//!   rule's events, or those it could not hand to the target (`Sid` = [`SID`], condition on the
+//!   rules' ARNs);
 //! - a topic's queue subscriber: SNS may deliver the topic's messages (`Sid` = [`SNS_SID`],
 //!   condition on the topics' ARNs).
 //!
@@ -13,17 +14,20 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::error::Error;
 use crate::kinds::queue::provider::{
     is_missing_queue, owned_queues, queue_attributes, queue_tags, queue_url,
 };
 use crate::resources::known_value;
+use crate::resources::resource_policy::{
+    self, policy_prop, service_statement, statements,
+};
 use crate::resources::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
-use crate::spec::model::Subscriber;
+use crate::spec::model::{Destination, Subscriber};
 use crate::spec::Spec;
 
 pub struct QueuePolicyProvider;
@@ -38,20 +42,40 @@ pub const SNS_SID: &str = "orderflow-sns-topics";
 /// orderflow's Sids, in the order its statements appear in the `policy` prop.
 const OUR_SIDS: [&str; 2] = [SID, SNS_SID];
 
-const POLICY_VERSION: &str = "2012-10-17";
+const SEND: &str = "sqs:SendMessage";
+
+fn is_ours(stmt: &Value) -> bool {
+    resource_policy::is_ours(&OUR_SIDS, stmt)
+}
+
+fn our_statements(doc: &Value) -> Vec<Value> {
+    resource_policy::our_statements(&OUR_SIDS, doc)
+}
+
+fn merge(existing: Option<&Value>, ours: impl IntoIterator<Item = Value>) -> Option<Value> {
+    resource_policy::merge(&OUR_SIDS, existing, ours)
+}
+
+/// Parse a queue's Policy attribute (absent or empty = no policy).
+fn parse_policy(res: &str, raw: Option<&String>) -> Result<Option<Value>, Error> {
+    resource_policy::parse_policy("the queue's policy", raw.map(String::as_str))
+        .map_err(|e| Error::Other(format!("{res}: {e}")))
+}
 
 fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::QueuePolicy)
 }
 
-/// Logical names of the rules with a target whose dead-letter queue is `queue`.
+/// Logical names of the rules that send to `queue`: as a target, or as a target's dead-letter
+/// queue.
 fn source_rules<'a>(spec: &'a Spec, queue: &str) -> Vec<&'a str> {
     spec.rules
         .iter()
         .filter(|(_, r)| {
-            r.targets
-                .iter()
-                .any(|t| t.dead_letter_queue.as_deref() == Some(queue))
+            r.targets.iter().any(|t| {
+                t.dead_letter_queue.as_deref() == Some(queue)
+                    || t.destination == Destination::Queue(queue.to_string())
+            })
         })
         .map(|(name, _)| name.as_str())
         .collect()
@@ -70,149 +94,14 @@ fn source_topics<'a>(spec: &'a Spec, queue: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// A string-or-list policy value as a sorted list, so that `"a"` and `["a"]` compare equal.
-fn as_sorted_list(v: &Value) -> Value {
-    match v {
-        Value::String(_) => Value::Array(vec![v.clone()]),
-        Value::Array(items) => {
-            let mut items = items.clone();
-            items.sort_by_key(|i| i.to_string());
-            items.dedup();
-            Value::Array(items)
-        }
-        other => other.clone(),
-    }
-}
-
-/// The statement in a canonical form: list-valued fields as sorted lists.
-fn normalise_statement(stmt: &Value) -> Value {
-    let Some(fields) = stmt.as_object() else {
-        return stmt.clone();
-    };
-    let mut out = Map::new();
-    for (key, value) in fields {
-        let value = match key.as_str() {
-            "Action" | "NotAction" | "Resource" | "NotResource" => as_sorted_list(value),
-            "Principal" | "NotPrincipal" => match value.as_object() {
-                Some(p) => Value::Object(
-                    p.iter()
-                        .map(|(k, v)| (k.clone(), as_sorted_list(v)))
-                        .collect(),
-                ),
-                None => value.clone(),
-            },
-            "Condition" => match value.as_object() {
-                Some(ops) => Value::Object(
-                    ops.iter()
-                        .map(|(op, keys)| {
-                            let keys = match keys.as_object() {
-                                Some(k) => Value::Object(
-                                    k.iter()
-                                        .map(|(k, v)| (k.clone(), as_sorted_list(v)))
-                                        .collect(),
-                                ),
-                                None => keys.clone(),
-                            };
-                            (op.clone(), keys)
-                        })
-                        .collect(),
-                ),
-                None => value.clone(),
-            },
-            _ => value.clone(),
-        };
-        out.insert(key.clone(), value);
-    }
-    Value::Object(out)
-}
-
 /// orderflow's statement for a queue and the rules that may send to it.
 fn statement(queue_arn: &str, rule_arns: &[String]) -> Value {
-    service_statement(SID, "events.amazonaws.com", queue_arn, rule_arns)
+    service_statement(SID, "events.amazonaws.com", SEND, queue_arn, rule_arns)
 }
 
 /// orderflow's statement for a queue and the topics that may send to it.
 fn sns_statement(queue_arn: &str, topic_arns: &[String]) -> Value {
-    service_statement(SNS_SID, "sns.amazonaws.com", queue_arn, topic_arns)
-}
-
-/// A statement letting an AWS service send to the queue on behalf of the given sources only.
-fn service_statement(sid: &str, service: &str, queue_arn: &str, source_arns: &[String]) -> Value {
-    normalise_statement(&json!({
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sqs:SendMessage",
-        "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}},
-    }))
-}
-
-/// The `policy` prop: a document holding only orderflow's statements, in [`OUR_SIDS`] order.
-fn policy_prop(stmts: impl IntoIterator<Item = Value>) -> Value {
-    json!({"Version": POLICY_VERSION, "Statement": stmts.into_iter().collect::<Vec<_>>()})
-}
-
-fn statements(doc: &Value) -> Vec<Value> {
-    match doc.get("Statement") {
-        Some(Value::Array(s)) => s.clone(),
-        Some(single @ Value::Object(_)) => vec![single.clone()],
-        _ => Vec::new(),
-    }
-}
-
-fn sid_rank(stmt: &Value) -> Option<usize> {
-    let sid = stmt.get("Sid").and_then(Value::as_str)?;
-    OUR_SIDS.iter().position(|s| *s == sid)
-}
-
-fn is_ours(stmt: &Value) -> bool {
-    sid_rank(stmt).is_some()
-}
-
-/// orderflow's statements of a policy document, normalised, in [`OUR_SIDS`] order (the first of
-/// each Sid, should one be repeated).
-fn our_statements(doc: &Value) -> Vec<Value> {
-    let mut ours: Vec<(usize, Value)> = statements(doc)
-        .into_iter()
-        .filter_map(|s| sid_rank(&s).map(|rank| (rank, normalise_statement(&s))))
-        .collect();
-    ours.sort_by_key(|(rank, _)| *rank);
-    ours.dedup_by_key(|(rank, _)| *rank);
-    ours.into_iter().map(|(_, s)| s).collect()
-}
-
-/// Parse a queue's Policy attribute (absent or empty = no policy).
-fn parse_policy(res: &str, raw: Option<&String>) -> Result<Option<Value>, Error> {
-    match raw.filter(|s| !s.trim().is_empty()) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str(raw)
-            .map(Some)
-            .map_err(|e| Error::Other(format!("{res}: the queue's policy is not valid JSON: {e}"))),
-    }
-}
-
-/// `existing` with orderflow's statements replaced by `ours` (none: removed), every other
-/// statement kept. `None` when nothing is left.
-fn merge(existing: Option<&Value>, ours: impl IntoIterator<Item = Value>) -> Option<Value> {
-    let mut doc = match existing {
-        Some(Value::Object(d)) => d.clone(),
-        _ => Map::new(),
-    };
-    let mut kept: Vec<Value> = existing
-        .map(statements)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| !is_ours(s))
-        .collect();
-    kept.extend(ours);
-    if kept.is_empty() {
-        return None;
-    }
-    doc.entry("Version")
-        .or_insert_with(|| Value::String(POLICY_VERSION.into()));
-    doc.insert("Statement".into(), Value::Array(kept));
-    Some(Value::Object(doc))
+    service_statement(SNS_SID, "sns.amazonaws.com", SEND, queue_arn, topic_arns)
 }
 
 async fn current_policy(ctx: &Ctx, res: &str, url: &str) -> Result<Option<Option<Value>>, Error> {
@@ -434,8 +323,10 @@ impl Provider for QueuePolicyProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::resource_policy::normalise_statement;
+    use serde_json::json;
     use crate::resources::test_support::{spec, test_ctx};
-    use crate::spec::model::{Rule, RuleTarget};
+    use crate::spec::model::{Destination, Rule, RuleTarget, TargetInput};
 
     fn rule(dlq: Option<&str>) -> Rule {
         Rule {
@@ -443,7 +334,8 @@ mod tests {
             description: None,
             event_pattern: json!({"source": ["shop"]}),
             targets: vec![RuleTarget {
-                function: "validate".into(),
+                destination: Destination::Function("validate".into()),
+                input: TargetInput::Event,
                 maximum_retry_attempts: 185,
                 maximum_event_age_secs: 86400,
                 dead_letter_queue: dlq.map(str::to_string),

@@ -1,14 +1,20 @@
-//! `rules:` — EventBridge rules `<stack>-<rule>` on a declared bus, each target a function.
+//! `rules:` — EventBridge rules `<stack>-<rule>` on a declared bus, each target a function, a
+//! queue or a topic, with the whole event, a part of it (`input_path`) or a text built from it
+//! (`input_transformer`).
 //!
-//! Besides the rule, each target contributes the Lambda permission that lets EventBridge invoke
-//! the function (scoped to the rule), and each target dead-letter queue its queue policy
-//! (`crate::kinds::queue::QueuePolicyProvider`), which then lets EventBridge send to it.
+//! Besides the rule, each target contributes what lets EventBridge deliver to it, scoped to the
+//! rule's ARN: the Lambda permission of a function, the queue policy of a queue
+//! (`crate::kinds::queue::QueuePolicyProvider`) or the topic policy of a topic
+//! (`crate::kinds::topic::TopicPolicyProvider`). Each target dead-letter queue gets its queue
+//! policy too, which then lets EventBridge send to it.
 
 pub(crate) mod permission;
 pub(crate) mod provider;
 
 pub use permission::PermissionProvider;
 pub use provider::RuleProvider;
+
+use std::collections::BTreeMap;
 
 use super::{Kind, KindSpec, Section, Spec};
 use crate::resources::ResourceId;
@@ -27,10 +33,88 @@ pub struct Rule {
     pub targets: Vec<RuleTarget>,
 }
 
+/// Where a rule delivers matching events (serialised as `{"function": name}` and so on).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    /// A function, invoked asynchronously under a Lambda permission scoped to the rule.
+    Function(String),
+    /// A queue; its queue policy lets EventBridge send for this rule only.
+    Queue(String),
+    /// A topic; its topic policy lets EventBridge publish for this rule only.
+    Topic(String),
+}
+
+impl Destination {
+    pub fn section(&self) -> Section {
+        match self {
+            Destination::Function(_) => Section::Function,
+            Destination::Queue(_) => Section::Queue,
+            Destination::Topic(_) => Section::Topic,
+        }
+    }
+
+    /// Logical name of the destination in its section.
+    pub fn name(&self) -> &str {
+        match self {
+            Destination::Function(n) | Destination::Queue(n) | Destination::Topic(n) => n,
+        }
+    }
+
+    pub fn function(&self) -> Option<&str> {
+        match self {
+            Destination::Function(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The graph resource whose `arn` the target points at.
+    pub fn resource(&self) -> ResourceId {
+        let kind = match self {
+            Destination::Function(_) => Kind::Function,
+            Destination::Queue(_) => Kind::Queue,
+            Destination::Topic(_) => Kind::Topic,
+        };
+        ResourceId::new(kind, self.name())
+    }
+
+    /// The EventBridge target id: a function's logical name (as before other destinations
+    /// existed, so deployed function targets keep their ids), `queue-<name>` or `topic-<name>`.
+    /// Logical names are `[a-z0-9-]`, so ids never collide across kinds.
+    pub fn target_id(&self) -> String {
+        match self {
+            Destination::Function(n) => n.clone(),
+            Destination::Queue(n) => format!("queue-{n}"),
+            Destination::Topic(n) => format!("topic-{n}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.section().singular(), self.name())
+    }
+}
+
+/// What a target receives of a matching event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TargetInput {
+    /// The whole event.
+    #[default]
+    Event,
+    /// The part at a JSONPath (`$.detail`).
+    Path(String),
+    /// EventBridge's input transformer: named JSONPaths filled into a template.
+    Transformer {
+        paths: BTreeMap<String, String>,
+        template: String,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleTarget {
-    /// Logical name of the function invoked.
-    pub function: String,
+    pub destination: Destination,
+    pub input: TargetInput,
     /// EventBridge retry policy: 0..=185 attempts (default 185).
     pub maximum_retry_attempts: u32,
     /// Seconds, 60..=86400 (default 86400).
@@ -51,8 +135,40 @@ const EVENT_PATTERN: Field = Field::new(
     "EventBridge event pattern: a non-empty mapping, converted to JSON as written.",
 )
 .required();
-const FUNCTION: Field =
-    Field::name("function", Section::Function, "Logical name of a function.").required();
+const FUNCTION: Field = Field::name(
+    "function",
+    Section::Function,
+    "A function to invoke (asynchronously); a Lambda permission scoped to this rule is derived.",
+);
+const QUEUE: Field = Field::name(
+    "queue",
+    Section::Queue,
+    "A queue to send the event to; the queue policy gets a statement letting EventBridge send for this rule only.",
+);
+const TOPIC: Field = Field::name(
+    "topic",
+    Section::Topic,
+    "A topic to publish the event to; the topic policy gets a statement letting EventBridge publish for this rule only.",
+);
+const INPUT_PATH: Field = Field::string(
+    "input_path",
+    "JSONPath of the part of the event to deliver instead of the whole event, e.g. `$.detail`.",
+);
+const PATHS: Field = Field::new(
+    "paths",
+    Type::StringMap,
+    "Variables taken from the event: name → JSONPath (e.g. `order: $.detail.order_id`), at most 100.",
+);
+const TEMPLATE: Field = Field::string(
+    "template",
+    "What is delivered: text or JSON with `<name>` placeholders for the variables of `paths` (and EventBridge's `aws.events.*`), at most 8192 characters.",
+)
+.required();
+const INPUT_TRANSFORMER: Field = Field::mapping(
+    "input_transformer",
+    &[PATHS, TEMPLATE],
+    "Deliver a text or JSON built from parts of the event (EventBridge's input transformer).",
+);
 const MAXIMUM_ATTEMPTS: Field = Field::integer(
     "maximum_attempts",
     0,
@@ -81,15 +197,23 @@ const TARGET_DEAD_LETTER_QUEUE: Field = Field::name(
 );
 const TARGETS: Field = Field::list(
     "targets",
-    &[FUNCTION, RETRY, TARGET_DEAD_LETTER_QUEUE],
-    "1 to 5 functions to invoke, each at most once.",
+    &[
+        FUNCTION,
+        QUEUE,
+        TOPIC,
+        INPUT_PATH,
+        INPUT_TRANSFORMER,
+        RETRY,
+        TARGET_DEAD_LETTER_QUEUE,
+    ],
+    "1 to 5 destinations, each one of `function`, `queue` or `topic`, each at most once.",
 )
 .required();
 
 impl KindSpec for Rule {
     const SECTION: Section = Section::Rule;
     const SINGULAR: &'static str = "rule";
-    const DOC: &'static str = "EventBridge rules: an event pattern on a bus and the functions it delivers matching events to.";
+    const DOC: &'static str = "EventBridge rules: an event pattern on a bus and the functions, queues and topics it delivers matching events to.";
     const RESOURCE: Kind = Kind::Rule;
     const FIELDS: &'static [Field] = &[BUS, DESCRIPTION, EVENT_PATTERN, TARGETS];
     const PHYSICAL_NAME: Option<NameLimit> = Some(NameLimit {
@@ -122,7 +246,8 @@ impl KindSpec for Rule {
             let tpath = format!("{list_path}[{i}]");
             let t = cx.fields(item, &tpath, item.span, TARGETS.sub_fields());
             // Broken targets stay as placeholders so indices match the file.
-            let function = cx.name(&t, &FUNCTION);
+            let destination = destination(cx, &t, &tpath);
+            let input = target_input(cx, &t);
             let (attempts, age) = match cx.mapping(&t, &RETRY) {
                 Some(r) => (
                     cx.int(&r, &MAXIMUM_ATTEMPTS),
@@ -132,7 +257,8 @@ impl KindSpec for Rule {
             };
             let dead_letter_queue = cx.name(&t, &TARGET_DEAD_LETTER_QUEUE);
             targets.push(RuleTarget {
-                function: function.unwrap_or_default(),
+                destination,
+                input,
                 maximum_retry_attempts: attempts.unwrap_or_else(|| MAXIMUM_ATTEMPTS.default_int()),
                 maximum_event_age_secs: age.unwrap_or_else(|| MAXIMUM_EVENT_AGE.default_int()),
                 dead_letter_queue,
@@ -155,14 +281,195 @@ impl KindSpec for Rule {
     fn resources(&self, name: &str, out: &mut Vec<ResourceId>) {
         out.push(ResourceId::new(Kind::Rule, name));
         for t in &self.targets {
-            out.push(ResourceId::new(
-                Kind::Permission,
-                format!("{name}/{}", t.function),
-            ));
+            out.push(match &t.destination {
+                Destination::Function(f) => ResourceId::new(Kind::Permission, format!("{name}/{f}")),
+                Destination::Queue(q) => ResourceId::new(Kind::QueuePolicy, q.clone()),
+                Destination::Topic(t) => ResourceId::new(Kind::TopicPolicy, t.clone()),
+            });
             if let Some(q) = &t.dead_letter_queue {
                 out.push(ResourceId::new(Kind::QueuePolicy, q.clone()));
             }
         }
+    }
+}
+
+/// The one destination of a target (`function`, `queue` or `topic`); a placeholder function
+/// with an empty name when there is not exactly one (reported).
+fn destination(cx: &mut Checker<'_, '_>, t: &Fields<'_>, path: &str) -> Destination {
+    let mut found: Vec<Destination> = Vec::new();
+    if let Some(n) = cx.name(t, &FUNCTION) {
+        found.push(Destination::Function(n));
+    }
+    if let Some(n) = cx.name(t, &QUEUE) {
+        found.push(Destination::Queue(n));
+    }
+    if let Some(n) = cx.name(t, &TOPIC) {
+        found.push(Destination::Topic(n));
+    }
+    if found.len() != 1 && !t.broken {
+        let span = cx.span_at(path);
+        cx.error(
+            span,
+            path,
+            format!(
+                "a target has exactly one destination: give one of `function`, `queue`, `topic` (got {})",
+                found.len()
+            ),
+            Some("put each destination in a target of its own".into()),
+        );
+    }
+    found
+        .into_iter()
+        .next()
+        .unwrap_or(Destination::Function(String::new()))
+}
+
+/// InputPath's and a transformer variable's limit.
+const MAX_INPUT_PATH: usize = 256;
+const MAX_INPUT_TEMPLATE: usize = 8192;
+const MAX_TRANSFORMER_PATHS: usize = 100;
+/// Variables EventBridge fills in itself; `paths` may not define them.
+const PREDEFINED_VARIABLES: &[&str] = &[
+    "aws.events.rule-arn",
+    "aws.events.rule-name",
+    "aws.events.event.ingestion-time",
+    "aws.events.event",
+    "aws.events.event.json",
+];
+
+/// `input_path` or `input_transformer` (not both), checked as EventBridge would at PutTargets.
+fn target_input(cx: &mut Checker<'_, '_>, t: &Fields<'_>) -> TargetInput {
+    let path = cx.string(t, &INPUT_PATH);
+    let transformer = cx.mapping(t, &INPUT_TRANSFORMER);
+    if let (Some(_), Some(_)) = (&path, &transformer) {
+        let p = t.path_of(INPUT_TRANSFORMER.key);
+        let span = cx.key_span(&p);
+        cx.error(
+            span,
+            &p,
+            "a target takes `input_path` or `input_transformer`, not both",
+            None,
+        );
+    }
+    if let Some(json_path) = path {
+        let p = t.path_of(INPUT_PATH.key);
+        check_json_path(cx, &p, &json_path);
+        return TargetInput::Path(json_path);
+    }
+    let Some(tf) = transformer else {
+        return TargetInput::Event;
+    };
+    let mut paths = BTreeMap::new();
+    if let Some(node) = tf.get(PATHS.key) {
+        let ppath = tf.path_of(PATHS.key);
+        let vars = cx.free_fields(node, &ppath, node.span);
+        if vars.entries.len() > MAX_TRANSFORMER_PATHS {
+            cx.error(
+                node.span,
+                &ppath,
+                format!(
+                    "EventBridge allows at most {MAX_TRANSFORMER_PATHS} variables, got {}",
+                    vars.entries.len()
+                ),
+                None,
+            );
+        }
+        for entry in vars.entries {
+            let vpath = join(&ppath, &entry.key);
+            let valid_name = !entry.key.is_empty()
+                && entry
+                    .key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_name || entry.key.to_ascii_lowercase().starts_with("aws.") {
+                cx.error(
+                    entry.key_span,
+                    &vpath,
+                    format!(
+                        "`{}` is not a variable name EventBridge accepts: letters, digits, `_` and `-`, not starting with `aws.`",
+                        entry.key
+                    ),
+                    None,
+                );
+            }
+            if let Some(json_path) = cx.string_value(&entry.value, &vpath) {
+                check_json_path(cx, &vpath, &json_path);
+                paths.insert(entry.key.clone(), json_path);
+            }
+        }
+    }
+    let template = cx.string(&tf, &TEMPLATE).unwrap_or_default();
+    let tpath = tf.path_of(TEMPLATE.key);
+    if template.chars().count() > MAX_INPUT_TEMPLATE {
+        let span = cx.span_at(&tpath);
+        cx.error(
+            span,
+            &tpath,
+            format!("EventBridge allows templates of at most {MAX_INPUT_TEMPLATE} characters"),
+            None,
+        );
+    }
+    for var in placeholders(&template) {
+        if !paths.contains_key(var) && !PREDEFINED_VARIABLES.contains(&var) {
+            let span = cx.span_at(&tpath);
+            let mut defined: Vec<&str> = paths.keys().map(String::as_str).collect();
+            defined.extend(PREDEFINED_VARIABLES);
+            cx.error(
+                span,
+                &tpath,
+                format!("the template uses <{var}>, which `paths` does not define"),
+                Some(format!("variables: {}", defined.join(", "))),
+            );
+        }
+    }
+    TargetInput::Transformer { paths, template }
+}
+
+/// The `<name>` placeholders of a template (names of letters, digits, `_`, `-`, `.`).
+fn placeholders(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('>') else { break };
+        let name = &after[..end];
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            out.push(name);
+            rest = &after[end + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    out
+}
+
+/// EventBridge's JSONPath subset: `$`, then `.name` or `[index]` steps.
+fn check_json_path(cx: &mut Checker<'_, '_>, path: &str, json_path: &str) {
+    let well_formed = json_path == "$"
+        || (json_path.starts_with("$.") || json_path.starts_with("$["))
+            && !json_path.contains("..")
+            && !json_path.ends_with('.');
+    let problem = if json_path.chars().count() > MAX_INPUT_PATH {
+        Some(format!(
+            "EventBridge allows JSONPaths of at most {MAX_INPUT_PATH} characters"
+        ))
+    } else if !well_formed {
+        Some(format!("`{json_path}` is not a JSONPath into the event"))
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        let span = cx.span_at(path);
+        cx.error(
+            span,
+            path,
+            message,
+            Some("e.g. `$.detail` or `$.detail.order_id`".into()),
+        );
     }
 }
 
@@ -245,22 +552,20 @@ fn check_targets(cx: &mut Checker<'_, '_>, spec: &Spec) {
             );
         }
         for (i, target) in rule.targets.iter().enumerate() {
-            if target.function.is_empty() {
+            let dest = &target.destination;
+            if dest.name().is_empty() {
                 continue;
             }
             if let Some(first) = rule.targets[..i]
                 .iter()
-                .position(|t| t.function == target.function)
+                .position(|t| t.destination == *dest)
             {
-                let p = format!("{base}[{i}].function");
+                let p = format!("{base}[{i}].{}", dest.section().singular());
                 let span = cx.span_at(&p);
                 cx.error(
                     span,
                     &p,
-                    format!(
-                        "function {} is already a target of this rule (targets[{first}])",
-                        target.function
-                    ),
+                    format!("{dest} is already a target of this rule (targets[{first}])"),
                     None,
                 );
             }

@@ -1,12 +1,13 @@
-//! EventBridge rule `<stack>-<rule>` on a declared bus, with one Lambda target per declared
-//! function (target id = the function's logical name), each with its retry policy and optional
-//! dead-letter queue. The invoke permission for each target is `Kind::Permission`'s job.
+//! EventBridge rule `<stack>-<rule>` on a declared bus, with one target per declared destination
+//! (target id: [`crate::kinds::rule::Destination::target_id`]), each with its input, retry
+//! policy and optional dead-letter queue. What lets EventBridge deliver to a target is another
+//! resource's job (`Kind::Permission`, `Kind::QueuePolicy`, `Kind::TopicPolicy`).
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::{
-    DeadLetterConfig, RetryPolicy, Rule as SdkRule, RuleState, Target,
+    DeadLetterConfig, InputTransformer, RetryPolicy, Rule as SdkRule, RuleState, Target,
 };
 use serde_json::{json, Value};
 
@@ -21,7 +22,7 @@ use crate::resources::{
     Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
 use crate::retry::{retry, Backoff};
-use crate::spec::model::Rule;
+use crate::spec::model::{Rule, TargetInput};
 use crate::spec::Spec;
 
 pub struct RuleProvider;
@@ -41,12 +42,14 @@ fn resource(name: &str) -> String {
 fn target_value(
     id: &str,
     arn: &str,
+    input: Value,
     retry_policy: Option<(Option<i32>, Option<i32>)>,
     dead_letter_arn: Option<&str>,
 ) -> Value {
     json!({
         "id": id,
         "arn": arn,
+        "input": input,
         "retry_policy": retry_policy.map(|(attempts, age)| json!({
             "maximum_retry_attempts": attempts,
             "maximum_event_age_in_seconds": age,
@@ -55,20 +58,41 @@ fn target_value(
     })
 }
 
+/// What the target receives, normalised: `null` (the whole event), `{ "path": ... }` or
+/// `{ "paths": {...}, "template": ... }`.
+fn input_value(input: &TargetInput) -> Value {
+    match input {
+        TargetInput::Event => Value::Null,
+        TargetInput::Path(path) => json!({ "path": path }),
+        TargetInput::Transformer { paths, template } => {
+            json!({ "paths": paths, "template": template })
+        }
+    }
+}
+
+fn live_input_value(t: &Target) -> Value {
+    if let Some(tf) = t.input_transformer() {
+        let paths: BTreeMap<&String, &String> =
+            tf.input_paths_map().into_iter().flatten().collect();
+        return json!({ "paths": paths, "template": tf.input_template() });
+    }
+    match t.input_path() {
+        Some(path) => json!({ "path": path }),
+        None => Value::Null,
+    }
+}
+
 fn sorted_targets(mut targets: Vec<Value>) -> Value {
     targets.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     Value::Array(targets)
 }
 
-/// Desired targets, or `Unknown` while a function or dead-letter queue does not exist yet.
+/// Desired targets, or `Unknown` while a destination or dead-letter queue does not exist yet.
 fn desired_targets(rule: &Rule, known: &Known) -> Prop {
     let mut targets = Vec::new();
     for t in &rule.targets {
-        let Prop::Known(Value::String(arn)) = output(
-            known,
-            &ResourceId::new(Kind::Function, t.function.clone()),
-            "arn",
-        ) else {
+        let Prop::Known(Value::String(arn)) = output(known, &t.destination.resource(), "arn")
+        else {
             return Prop::Unknown;
         };
         let dead_letter_arn = match &t.dead_letter_queue {
@@ -79,8 +103,9 @@ fn desired_targets(rule: &Rule, known: &Known) -> Prop {
             },
         };
         targets.push(target_value(
-            &t.function,
+            &t.destination.target_id(),
             &arn,
+            input_value(&t.input),
             Some((
                 i32::try_from(t.maximum_retry_attempts).ok(),
                 i32::try_from(t.maximum_event_age_secs).ok(),
@@ -95,6 +120,7 @@ fn live_target_value(t: &Target) -> Value {
     target_value(
         t.id(),
         t.arn(),
+        live_input_value(t),
         t.retry_policy()
             .map(|r| (r.maximum_retry_attempts(), r.maximum_event_age_in_seconds())),
         t.dead_letter_config().and_then(|d| d.arn()),
@@ -106,6 +132,23 @@ fn sdk_target(res: &str, v: &Value) -> Result<Target, Error> {
     let mut b = Target::builder()
         .id(v["id"].as_str().unwrap_or_default())
         .arn(v["arn"].as_str().unwrap_or_default());
+    if let Some(path) = v["input"]["path"].as_str() {
+        b = b.input_path(path);
+    }
+    if let Some(template) = v["input"]["template"].as_str() {
+        let paths = v["input"]["paths"].as_object().map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect::<std::collections::HashMap<_, _>>()
+        });
+        b = b.input_transformer(
+            InputTransformer::builder()
+                .set_input_paths_map(paths.filter(|p| !p.is_empty()))
+                .input_template(template)
+                .build()
+                .map_err(|e| Error::Other(format!("{res}: building input transformer: {e}")))?,
+        );
+    }
     if let Some(r) = v["retry_policy"].as_object() {
         let num = |k: &str| {
             r.get(k)
@@ -437,7 +480,7 @@ impl Provider for RuleProvider {
         };
         let mut deps = vec![ResourceId::new(Kind::Bus, rule.bus.clone())];
         for t in &rule.targets {
-            deps.push(ResourceId::new(Kind::Function, t.function.clone()));
+            deps.push(t.destination.resource());
             if let Some(q) = &t.dead_letter_queue {
                 deps.push(ResourceId::new(Kind::Queue, q.clone()));
             }
@@ -654,7 +697,7 @@ impl Provider for RuleProvider {
 mod tests {
     use super::*;
     use crate::resources::test_support::{spec, test_ctx};
-    use crate::spec::model::RuleTarget;
+    use crate::spec::model::{Destination, RuleTarget, TargetInput};
 
     fn rule() -> Rule {
         Rule {
@@ -663,13 +706,25 @@ mod tests {
             event_pattern: json!({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]}),
             targets: vec![
                 RuleTarget {
-                    function: "validate-order".into(),
+                    destination: Destination::Function("validate-order".into()),
+                    input: TargetInput::Event,
                     maximum_retry_attempts: 3,
                     maximum_event_age_secs: 3600,
                     dead_letter_queue: Some("rule-dlq".into()),
                 },
                 RuleTarget {
-                    function: "audit".into(),
+                    destination: Destination::Queue("audit".into()),
+                    input: TargetInput::Path("$.detail".into()),
+                    maximum_retry_attempts: 185,
+                    maximum_event_age_secs: 86400,
+                    dead_letter_queue: None,
+                },
+                RuleTarget {
+                    destination: Destination::Topic("news".into()),
+                    input: TargetInput::Transformer {
+                        paths: BTreeMap::from([("order".into(), "$.detail.order_id".into())]),
+                        template: r#"{"order": <order>, "rule": "<aws.events.rule-name>"}"#.into(),
+                    },
                     maximum_retry_attempts: 185,
                     maximum_event_age_secs: 86400,
                     dead_letter_queue: None,
@@ -696,6 +751,8 @@ mod tests {
                 "rule-dlq",
                 "arn:aws:sqs:us-east-1:1:shop-rule-dlq",
             ),
+            (Kind::Queue, "audit", "arn:aws:sqs:us-east-1:1:shop-audit"),
+            (Kind::Topic, "news", "arn:aws:sns:us-east-1:1:shop-news"),
         ] {
             known.insert(
                 ResourceId::new(kind, name),
@@ -714,14 +771,26 @@ mod tests {
             targets,
             json!([
                 {
-                    "id": "audit",
-                    "arn": "arn:aws:lambda:us-east-1:1:function:shop-audit",
+                    "id": "queue-audit",
+                    "arn": "arn:aws:sqs:us-east-1:1:shop-audit",
+                    "input": {"path": "$.detail"},
+                    "retry_policy": {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400},
+                    "dead_letter_arn": null,
+                },
+                {
+                    "id": "topic-news",
+                    "arn": "arn:aws:sns:us-east-1:1:shop-news",
+                    "input": {
+                        "paths": {"order": "$.detail.order_id"},
+                        "template": "{\"order\": <order>, \"rule\": \"<aws.events.rule-name>\"}",
+                    },
                     "retry_policy": {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400},
                     "dead_letter_arn": null,
                 },
                 {
                     "id": "validate-order",
                     "arn": "arn:aws:lambda:us-east-1:1:function:shop-validate-order",
+                    "input": null,
                     "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
                     "dead_letter_arn": "arn:aws:sqs:us-east-1:1:shop-rule-dlq",
                 },
@@ -771,15 +840,16 @@ mod tests {
     }
 
     #[test]
-    fn dependencies_cover_bus_functions_and_dead_letter_queues() {
+    fn dependencies_cover_bus_destinations_and_dead_letter_queues() {
         let mut s = spec();
         s.rules.insert("placed".into(), rule());
         let deps = RuleProvider.dependencies(&s, "placed");
         assert_eq!(
             deps,
             vec![
-                ResourceId::new(Kind::Function, "audit"),
+                ResourceId::new(Kind::Topic, "news"),
                 ResourceId::new(Kind::Function, "validate-order"),
+                ResourceId::new(Kind::Queue, "audit"),
                 ResourceId::new(Kind::Queue, "rule-dlq"),
                 ResourceId::new(Kind::Bus, "orders"),
             ]

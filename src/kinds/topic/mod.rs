@@ -12,10 +12,12 @@
 //!   ([`TopicPermissionProvider`]).
 
 pub(crate) mod permission;
+pub(crate) mod policy;
 pub(crate) mod provider;
 pub(crate) mod subscription;
 
 pub use permission::TopicPermissionProvider;
+pub use policy::TopicPolicyProvider;
 pub use provider::TopicProvider;
 pub use subscription::SubscriptionProvider;
 
