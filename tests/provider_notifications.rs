@@ -12,8 +12,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use orderflow::build::package;
 use orderflow::resources::{Ctx, Discovered, Kind, Known, Outputs, Provider, ResourceId};
 use orderflow::spec::model::{
-    Architecture, Bus, EmailIdentity, FilterPolicyScope, Function, Queue, QueueEncryption, Rule,
-    Destination, RuleTarget, Subscriber, TargetInput,, Topic, TopicSubscription,
+    Architecture, Bus, Destination, EmailIdentity, FilterPolicyScope, Function, Queue,
+    QueueEncryption, Rule, RuleTarget, Subscriber, TargetInput, Topic, TopicSubscription,
 };
 use orderflow::spec::Spec;
 use serde_json::{json, Value};

@@ -26,9 +26,9 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::kinds::queue::provider::{queue_attributes, queue_url};
 use crate::kinds::Spec;
-use crate::spec::model::Destination;
 use crate::progress::Progress;
 use crate::resources::Ctx;
+use crate::spec::model::Destination;
 
 /// Who sends failed messages to a dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -384,11 +384,9 @@ pub async fn redrive(
     };
     // EventBridge's dead-letter message is the event as matched, not as the target received it
     // (after `input_path` or a transformer), so only a function target is sent it back as is.
-    if let Some(Source::RuleTarget { rule, destination }) = dlq
-        .sources
-        .iter()
-        .find(|s| matches!(s, Source::RuleTarget { destination, .. } if destination.function().is_none()))
-    {
+    if let Some(Source::RuleTarget { rule, destination }) = dlq.sources.iter().find(
+        |s| matches!(s, Source::RuleTarget { destination, .. } if destination.function().is_none()),
+    ) {
         return Err(Error::Other(format!(
             "{} holds events rule {rule} could not deliver to {destination}: orderflow redrives \
              undeliverable events to functions only; read them with `orderflow dlq list`",

@@ -16,8 +16,8 @@ use crate::error::Error;
 use crate::spec::model::{Ref, Spec, Template, TemplatePart};
 
 pub mod policy;
-pub mod resource_policy;
 pub mod reads;
+pub mod resource_policy;
 pub mod tag_index;
 pub mod tags;
 

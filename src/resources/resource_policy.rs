@@ -154,7 +154,13 @@ mod tests {
                 {"Sid": "ours-a", "Effect": "Allow", "Principal": "*", "Action": "old", "Resource": "r"},
             ]
         });
-        let new = service_statement("ours-a", "events.amazonaws.com", "sns:Publish", "t", &["r1".into()]);
+        let new = service_statement(
+            "ours-a",
+            "events.amazonaws.com",
+            "sns:Publish",
+            "t",
+            &["r1".into()],
+        );
         let merged = merge(SIDS, Some(&existing), vec![new.clone()]).unwrap();
         assert_eq!(merged["Id"], "kept");
         let stmts = statements(&merged);
@@ -164,7 +170,10 @@ mod tests {
         // Removing ours leaves theirs; removing everything leaves no document.
         let only_theirs = merge(SIDS, Some(&merged), Vec::new()).unwrap();
         assert_eq!(statements(&only_theirs).len(), 1);
-        assert_eq!(merge(SIDS, Some(&json!({"Statement": [new]})), Vec::new()), None);
+        assert_eq!(
+            merge(SIDS, Some(&json!({"Statement": [new]})), Vec::new()),
+            None
+        );
     }
 
     #[test]
@@ -179,7 +188,10 @@ mod tests {
         assert_eq!(ours[0]["Sid"], "ours-a");
         assert_eq!(ours[0]["Action"], json!(["a"]));
         assert_eq!(ours[1]["Action"], json!(["a", "b"]));
-        assert_eq!(ours[1]["Condition"]["ArnEquals"]["aws:SourceArn"], json!(["x"]));
+        assert_eq!(
+            ours[1]["Condition"]["ArnEquals"]["aws:SourceArn"],
+            json!(["x"])
+        );
     }
 
     #[test]

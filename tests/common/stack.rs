@@ -51,6 +51,26 @@ impl Stack {
         }
     }
 
+    /// A pipeline of the test's own: `yaml` with `stack: STACK` replaced by a unique stack name.
+    pub fn with_pipeline(emulator: &TestEmulator, prefix: &str, yaml: &str) -> Stack {
+        let name = unique_stack(prefix);
+        assert!(
+            yaml.contains("stack: STACK"),
+            "the pipeline needs `stack: STACK`"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("pipeline.yaml"),
+            yaml.replacen("stack: STACK", &format!("stack: {name}"), 1),
+        )
+        .expect("write pipeline");
+        Stack {
+            name,
+            endpoint: emulator.endpoint().to_string(),
+            dir,
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

@@ -21,9 +21,7 @@ use crate::kinds::queue::provider::{
     is_missing_queue, owned_queues, queue_attributes, queue_tags, queue_url,
 };
 use crate::resources::known_value;
-use crate::resources::resource_policy::{
-    self, policy_prop, service_statement, statements,
-};
+use crate::resources::resource_policy::{self, policy_prop, service_statement, statements};
 use crate::resources::{
     output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
@@ -324,9 +322,9 @@ impl Provider for QueuePolicyProvider {
 mod tests {
     use super::*;
     use crate::resources::resource_policy::normalise_statement;
-    use serde_json::json;
     use crate::resources::test_support::{spec, test_ctx};
     use crate::spec::model::{Destination, Rule, RuleTarget, TargetInput};
+    use serde_json::json;
 
     fn rule(dlq: Option<&str>) -> Rule {
         Rule {

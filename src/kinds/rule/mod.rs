@@ -282,7 +282,9 @@ impl KindSpec for Rule {
         out.push(ResourceId::new(Kind::Rule, name));
         for t in &self.targets {
             out.push(match &t.destination {
-                Destination::Function(f) => ResourceId::new(Kind::Permission, format!("{name}/{f}")),
+                Destination::Function(f) => {
+                    ResourceId::new(Kind::Permission, format!("{name}/{f}"))
+                }
                 Destination::Queue(q) => ResourceId::new(Kind::QueuePolicy, q.clone()),
                 Destination::Topic(t) => ResourceId::new(Kind::TopicPolicy, t.clone()),
             });
@@ -569,6 +571,92 @@ fn check_targets(cx: &mut Checker<'_, '_>, spec: &Spec) {
                     None,
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::test_support::errors;
+
+    const HEAD: &str = "stack: shop
+buses: { b: {} }
+queues: { q: {} }
+topics: { t: {} }
+functions: { f: { crate: f } }
+rules:
+  r:
+    bus: b
+    event_pattern: { source: [x] }
+    targets:
+";
+
+    #[test]
+    fn targets_decode_every_destination_and_input() {
+        let text = format!(
+            "{HEAD}      - {{ function: f }}
+      - {{ queue: q, input_path: $.detail }}
+      - topic: t
+        input_transformer:
+          paths: {{ order: $.detail.order_id, at: $.time }}
+          template: '{{\"order\": <order>, \"at\": <at>, \"rule\": \"<aws.events.rule-name>\"}}'
+"
+        );
+        let spec = crate::spec::parse("p.yaml", &text).expect("valid");
+        let t = &spec.rules["r"].targets;
+        assert_eq!(t[0].destination, Destination::Function("f".into()));
+        assert_eq!(t[0].input, TargetInput::Event);
+        assert_eq!(t[1].destination, Destination::Queue("q".into()));
+        assert_eq!(t[1].destination.target_id(), "queue-q");
+        assert_eq!(t[1].input, TargetInput::Path("$.detail".into()));
+        assert_eq!(t[2].destination.target_id(), "topic-t");
+        let TargetInput::Transformer { paths, template } = &t[2].input else {
+            panic!("{:?}", t[2].input)
+        };
+        assert_eq!(paths["order"], "$.detail.order_id");
+        assert!(template.contains("<aws.events.rule-name>"));
+        let mut ids: Vec<String> = Vec::new();
+        spec.rules["r"].resources("r", &mut Vec::new());
+        let mut out = Vec::new();
+        spec.rules["r"].resources("r", &mut out);
+        ids.extend(out.iter().map(ToString::to_string));
+        assert_eq!(
+            ids,
+            [
+                "rule.r",
+                "permission.r/f",
+                "queue_policy.q",
+                "topic_policy.t"
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_targets_are_reported_where_they_are_written() {
+        let text = format!(
+            "{HEAD}      - {{ function: f, queue: q }}
+      - {{ queue: q, input_path: detail }}
+      - {{ queue: q }}
+      - topic: t
+        input_transformer:
+          paths: {{ aws.x: $.a, ok: $.b }}
+          template: '<ok> <missing>'
+      - {{ retry: {{ maximum_attempts: 3 }} }}
+      - {{ function: f, input_path: $.a, input_transformer: {{ template: x }} }}
+"
+        );
+        let all = errors(&text).join("\n");
+        for expected in [
+            "p.yaml:11:9: rules.r.targets[0]: a target has exactly one destination: give one of `function`, `queue`, `topic` (got 2)",
+            "rules.r.targets[1].input_path: `detail` is not a JSONPath into the event",
+            "rules.r.targets[2].queue: queue q is already a target of this rule (targets[1])",
+            "rules.r.targets[5].input_transformer: a target takes `input_path` or `input_transformer`, not both",
+            "rules.r.targets[3].input_transformer.paths.aws.x: `aws.x` is not a variable name EventBridge accepts",
+            "rules.r.targets[3].input_transformer.template: the template uses <missing>, which `paths` does not define",
+            "rules.r.targets[4]: a target has exactly one destination: give one of `function`, `queue`, `topic` (got 0)",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
     }
 }

@@ -16,8 +16,8 @@ use crate::error::Error;
 use crate::kinds::topic::provider::{owned_topics, topic_arn, NOT_FOUND};
 use crate::resources::resource_policy::{self, policy_prop, service_statement, statements};
 use crate::resources::{
-    absent_as_none, known_value, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs,
-    Prop, Props, Provider, ResourceId,
+    absent_as_none, known_value, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
+    Props, Provider, ResourceId,
 };
 use crate::spec::model::Destination;
 use crate::spec::Spec;
@@ -104,7 +104,9 @@ async fn put_statement(
         .filter(|s| resource_policy::is_ours(&OUR_SIDS, s))
         .collect();
     let Some(existing) = current_policy(ctx, &res, &arn).await? else {
-        return Err(Error::Other(format!("{res}: topic {physical} does not exist")));
+        return Err(Error::Other(format!(
+            "{res}: topic {physical} does not exist"
+        )));
     };
     // A topic always keeps a policy: SNS's default statement at least, so `merge` leaves one.
     if let Some(doc) = resource_policy::merge(&OUR_SIDS, existing.as_ref(), ours) {
@@ -209,8 +211,7 @@ impl Provider for TopicPolicyProvider {
         let res = format!("{}.*", Kind::TopicPolicy);
         let mut found = Vec::new();
         for (logical, arn) in owned_topics(ctx, &res).await? {
-            let Some(Some(existing)) = current_policy(ctx, &resource(&logical), &arn).await?
-            else {
+            let Some(Some(existing)) = current_policy(ctx, &resource(&logical), &arn).await? else {
                 continue;
             };
             if statements(&existing)
@@ -293,7 +294,10 @@ functions: { f: { crate: f } }
         let ctx = test_ctx(spec);
         let mut known = Known::new();
         let arn = |s: &str| BTreeMap::from([("arn".to_string(), s.to_string())]);
-        known.insert(ResourceId::new(Kind::Topic, "t"), arn("arn:aws:sns:us-east-1:1:shop-t"));
+        known.insert(
+            ResourceId::new(Kind::Topic, "t"),
+            arn("arn:aws:sns:us-east-1:1:shop-t"),
+        );
         assert_eq!(
             TopicPolicyProvider.desired(&ctx, "t", &known)["policy"],
             Prop::Unknown,
@@ -306,9 +310,15 @@ functions: { f: { crate: f } }
         };
         let s = &statements(doc)[0];
         assert_eq!(s["Sid"], SID);
-        assert_eq!(s["Principal"]["Service"], serde_json::json!(["events.amazonaws.com"]));
+        assert_eq!(
+            s["Principal"]["Service"],
+            serde_json::json!(["events.amazonaws.com"])
+        );
         assert_eq!(s["Action"], serde_json::json!(["sns:Publish"]));
-        assert_eq!(s["Resource"], serde_json::json!(["arn:aws:sns:us-east-1:1:shop-t"]));
+        assert_eq!(
+            s["Resource"],
+            serde_json::json!(["arn:aws:sns:us-east-1:1:shop-t"])
+        );
         assert_eq!(
             s["Condition"]["ArnEquals"]["aws:SourceArn"],
             serde_json::json!(["arn:r1", "arn:r2"])
