@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use aws_sdk_sqs::types::QueueAttributeName;
 use orderflow::resources::{Ctx, Kind, Known, ResourceId};
 use orderflow::spec::model::{
-    Billing, Bus, KeyAttribute, KeyKind, Queue, QueueEncryption, Redrive, Rule, RuleTarget, Table,
+    Billing, Bus, Destination, KeyAttribute, KeyKind, Queue, QueueEncryption, Redrive, Rule,
+    RuleTarget, Table, TargetInput,
 };
 use orderflow::spec::Spec;
 use orderflow::Error;
@@ -256,7 +257,8 @@ async fn rule_and_queue_policy_lifecycle() {
     spec.buses.insert("orders".into(), Bus::default());
     spec.queues.insert("dlq".into(), queue(None));
     let target = |function: &str, dlq: Option<&str>| RuleTarget {
-        function: function.into(),
+        destination: Destination::Function(function.into()),
+        input: TargetInput::Event,
         maximum_retry_attempts: 4,
         maximum_event_age_secs: 3600,
         dead_letter_queue: dlq.map(str::to_string),
