@@ -245,7 +245,12 @@ pub async fn delete_all(
                 let t = Instant::now();
                 if r.action == Action::Delete {
                     progress.start(Action::Delete, &r.target.id, &r.target.physical);
-                    r.target.id.kind.provider().delete(ctx, &r.target).await?;
+                    let provider = r.target.id.kind.provider();
+                    if r.with_data {
+                        provider.delete_with_data(ctx, &r.target).await?;
+                    } else {
+                        provider.delete(ctx, &r.target).await?;
+                    }
                     wait_invisible(ctx, &r.target).await?;
                 }
                 Ok::<_, Error>((r, t.elapsed().as_secs_f64()))

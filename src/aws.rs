@@ -100,6 +100,9 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     /// Resource Groups Tagging API: a stack's tags in one listing while planning.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// Buckets and their objects (path-style at a custom endpoint: an emulator on 127.0.0.1
+    /// has no per-bucket host names).
+    pub s3: aws_sdk_s3::Client,
     pub calls: CallLog,
     /// Partition and account of the caller, once learnt (`Ctx::partition_and_account`).
     pub caller: Arc<Mutex<Option<(String, String)>>>,
@@ -170,6 +173,12 @@ impl Clients {
         Clients {
             apigateway: aws_sdk_apigatewayv2::Client::from_conf(
                 aws_sdk_apigatewayv2::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(config.endpoint_url().is_some())
                     .interceptor(rec())
                     .build(),
             ),

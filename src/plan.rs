@@ -54,6 +54,35 @@ pub struct Removal {
     #[serde(flatten)]
     pub target: Discovered,
     pub action: Action,
+    /// Deleted with the data it holds (`--delete-data`): a bucket is emptied first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub with_data: bool,
+}
+
+impl Removal {
+    /// Delete `target`, or keep it when it holds data and `delete_data` is not given.
+    pub async fn decide(
+        ctx: &Ctx,
+        target: Discovered,
+        delete_data: bool,
+    ) -> Result<Removal, Error> {
+        let holds_data = target
+            .id
+            .kind
+            .provider()
+            .holds_data_now(ctx, &target)
+            .await?;
+        let action = if holds_data && !delete_data {
+            Action::Retain
+        } else {
+            Action::Delete
+        };
+        Ok(Removal {
+            target,
+            action,
+            with_data: holds_data && delete_data,
+        })
+    }
 }
 
 /// A declared resource this endpoint cannot manage (a local emulator without the service's
@@ -209,19 +238,15 @@ pub async fn plan(ctx: &Ctx, graph: &Graph, delete_data: bool) -> Result<Plan, E
     }
 
     let declared: BTreeSet<&ResourceId> = graph.order.iter().collect();
-    let mut removals: Vec<Removal> = discovered
+    let undeclared: Vec<Discovered> = discovered
         .into_iter()
         .flatten()
         .filter(|d| !declared.contains(&d.id) || d.id.kind.provider().is_stale(ctx, d))
-        .map(|target| {
-            let action = if target.id.kind.provider().holds_data() && !delete_data {
-                Action::Retain
-            } else {
-                Action::Delete
-            };
-            Removal { target, action }
-        })
         .collect();
+    let mut removals = Vec::with_capacity(undeclared.len());
+    for target in undeclared {
+        removals.push(Removal::decide(ctx, target, delete_data).await?);
+    }
     removals.sort_by(|a, b| {
         (a.target.id.kind.delete_rank(), &a.target.id)
             .cmp(&(b.target.id.kind.delete_rank(), &b.target.id))

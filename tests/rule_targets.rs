@@ -186,12 +186,12 @@ async fn rules_deliver_to_queues_and_topics_under_policies_scoped_to_them() {
     let summaries = stack.queue_url(&sqs, "summaries").await;
     let feed = stack.queue_url(&sqs, "topic-feed").await;
     let undeliverable = stack.queue_url(&sqs, "undeliverable").await;
-    assert_eq!(receive(&sqs, &copies, 1).await, [detail.clone()]);
+    assert_eq!(receive(&sqs, &copies, 1).await, vec![detail.clone()]);
     assert_eq!(
         receive(&sqs, &summaries, 1).await,
         [json!({"order": "o-fan-1", "rule": stack.physical("to-queues")})]
     );
-    assert_eq!(receive(&sqs, &feed, 1).await, [detail.clone()]);
+    assert_eq!(receive(&sqs, &feed, 1).await, vec![detail.clone()]);
 
     // Each policy lets EventBridge in for the rules that target it, and nothing else.
     let to_queues = rule_arn(&events, &bus, &stack.physical("to-queues")).await;

@@ -79,18 +79,11 @@ async fn delete_owned(
         .buffered(4)
         .try_collect()
         .await?;
-    let mut removals: Vec<Removal> = found
-        .into_iter()
-        .flatten()
-        .map(|target| {
-            let action = if target.id.kind.provider().holds_data() && !args.delete_data {
-                Action::Retain
-            } else {
-                Action::Delete
-            };
-            Removal { target, action }
-        })
-        .collect();
+    let mut removals: Vec<Removal> = stream::iter(found.into_iter().flatten())
+        .map(|target| Removal::decide(ctx, target, args.delete_data))
+        .buffered(ctx.parallelism.max(1))
+        .try_collect()
+        .await?;
     removals.sort_by(|a, b| {
         (a.target.id.kind.delete_rank(), &a.target.id)
             .cmp(&(b.target.id.kind.delete_rank(), &b.target.id))

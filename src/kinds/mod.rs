@@ -20,6 +20,7 @@ use crate::spec::yaml::{Node, Value as YamlValue};
 
 pub mod alarm;
 pub mod api;
+pub mod bucket;
 pub mod bus;
 pub mod email_identity;
 pub mod event_schema;
@@ -49,6 +50,8 @@ pub(crate) trait KindSpec: Sized {
     const SHOWN_OUTPUT: Option<&'static str> = None;
     /// Verbs a function may be granted on an entry in its `access`.
     const VERBS: &'static [VerbDef] = &[];
+    /// The output whose ARN a grant's statement names (a bucket's objects, not the bucket).
+    const GRANT_ATTRIBUTE: &'static str = "arn";
     /// Limits of the physical name `<stack>-<name>`, where the entry has one.
     const PHYSICAL_NAME: Option<NameLimit> = None;
 
@@ -165,6 +168,9 @@ macro_rules! registry {
             }
             pub fn physical_name(self) -> Option<NameLimit> {
                 match self { $( Section::$section => <$ty as KindSpec>::PHYSICAL_NAME ),* }
+            }
+            pub fn grant_attribute(self) -> &'static str {
+                match self { $( Section::$section => <$ty as KindSpec>::GRANT_ATTRIBUTE ),* }
             }
         }
 
@@ -291,6 +297,7 @@ registry! {
     sections {
         Bus: buses => bus::Bus,
         Queue: queues => queue::Queue,
+        Bucket: buckets => bucket::Bucket,
         Table: tables => table::Table,
         Function: functions => function::Function,
         Rule: rules => rule::Rule,
@@ -321,6 +328,7 @@ registry! {
         LogGroup = "log_group" => log_group::LogGroupProvider,
         EmailIdentity = "email_identity" => email_identity::EmailIdentityProvider,
         Queue = "queue" => queue::QueueProvider,
+        Bucket = "bucket" => bucket::BucketProvider,
         Bus = "bus" => bus::BusProvider,
         Table = "table" => table::TableProvider,
     }

@@ -351,6 +351,19 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// Does deleting this one, now, lose data? By default [`Self::holds_data`]; a bucket asks
+    /// whether it holds objects (an empty one is deleted like any other resource).
+    async fn holds_data_now(&self, _ctx: &Ctx, _target: &Discovered) -> Result<bool, Error> {
+        Ok(self.holds_data())
+    }
+
+    /// Delete a resource and the data it holds (`--delete-data`). By default [`Self::delete`]
+    /// (deleting a table deletes its items); a bucket is emptied first. `delete` itself never
+    /// deletes data that appeared after the plan.
+    async fn delete_with_data(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
+        self.delete(ctx, target).await
+    }
+
     /// Name of the resource in AWS, for messages.
     fn display_name(&self, ctx: &Ctx, name: &str) -> String {
         ctx.physical_name(name)

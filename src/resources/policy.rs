@@ -181,7 +181,10 @@ pub fn role_policy(spec: &Spec, function: &str, region: &str, known: &Known) -> 
 
     let mut grants = Vec::with_capacity(f.access.len());
     for access in &f.access {
-        let Some(arn) = arn_of(&access_target_id(&access.target)) else {
+        let granted = known
+            .get(&access_target_id(&access.target))
+            .and_then(|o| o.get(access.target.section.grant_attribute()));
+        let Some(arn) = granted.cloned() else {
             return Prop::Unknown;
         };
         grants.push(Grant {

@@ -8,6 +8,7 @@
 use std::cmp::Ordering;
 
 pub use crate::kinds::api::{Api, ApiRoute, Authorization, Cors, HttpMethod, RouteKey, Throttling};
+pub use crate::kinds::bucket::{Bucket, BucketEncryption};
 pub use crate::kinds::bus::Bus;
 pub use crate::kinds::email_identity::EmailIdentity;
 pub use crate::kinds::function::{Architecture, Function};

@@ -505,8 +505,8 @@ fn access_entries() {
         errors("stack: s\nbuses: { b: {} }\nqueues: { q: {} }\nfunctions:\n  f:\n    crate: f\n    access:\n      - { queue: q, verb: read }\n      - { verb: send }\n      - { queue: q, bus: b, verb: send }\n      - { queue: q, verb: send }\n      - { bus: b, verb: publish }\n      - { queue: q, verb: send }\n"),
         vec![
             "p.yaml:8:27: functions.f.access[0].verb: verb for a queue must be send or consume, got \"read\"",
-            "p.yaml:9:9: functions.f.access[1]: an access entry names exactly one of bus, queue, table, topic or email_identity",
-            "p.yaml:10:9: functions.f.access[2]: an access entry names exactly one of bus, queue, table, topic or email_identity, got bus and queue",
+            "p.yaml:9:9: functions.f.access[1]: an access entry names exactly one of bus, queue, bucket, table, topic or email_identity",
+            "p.yaml:10:9: functions.f.access[2]: an access entry names exactly one of bus, queue, bucket, table, topic or email_identity, got bus and queue",
             "p.yaml:13:9: functions.f.access[5]: duplicate access entry (same as the one at line 11)",
         ]
     );

@@ -41,7 +41,17 @@ impl KindSpec for Bus {
         what: "EventBridge event bus names",
     });
 
-    fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, _name: &str) -> Bus {
+    fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, name: &str) -> Bus {
+        if name == crate::kinds::rule::provider::DEFAULT_BUS {
+            let path = format!("buses.{name}");
+            let span = cx.key_span(&path);
+            cx.error(
+                span,
+                &path,
+                "`default` names the account's default event bus in rules; a declared bus needs another name",
+                None,
+            );
+        }
         Bus {
             description: description(cx, f, &DESCRIPTION),
         }

@@ -25,7 +25,7 @@ use crate::spec::yaml::{Node, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    /// Logical name of the bus (a key of `Spec::buses`).
+    /// Logical name of the bus (a key of `Spec::buses`), or `default` (the account's).
     pub bus: String,
     pub description: Option<String>,
     /// EventBridge event pattern, as JSON.
@@ -127,7 +127,12 @@ const MAX_RULE_TARGETS: usize = 5;
 /// PutRule's hard limit; the default account quota is 2048 and can be raised to this.
 const MAX_EVENT_PATTERN: usize = 4096;
 
-const BUS: Field = Field::name("bus", Section::Bus, "Logical name of a bus in `buses`.").required();
+const BUS: Field = Field::name(
+    "bus",
+    Section::Bus,
+    "Logical name of a bus in `buses`, or `default`: the account's default bus, where AWS services (S3...) send their events.",
+)
+.required();
 const DESCRIPTION: Field = Field::string("description", "At most 512 characters.");
 const EVENT_PATTERN: Field = Field::new(
     "event_pattern",
@@ -223,7 +228,11 @@ impl KindSpec for Rule {
     });
 
     fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, _name: &str) -> Rule {
-        let bus = cx.name(f, &BUS).unwrap_or_default();
+        // `default` is the account's bus, not a declared one (the bus kind refuses the name).
+        let bus = match f.get(BUS.key).map(|n| &n.value) {
+            Some(Value::Scalar(s)) if s.text == provider::DEFAULT_BUS => s.text.clone(),
+            _ => cx.name(f, &BUS).unwrap_or_default(),
+        };
         let description = super::bus::description(cx, f, &DESCRIPTION);
         let event_pattern = match f.get(EVENT_PATTERN.key) {
             None => {
@@ -658,5 +667,34 @@ rules:
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+    }
+}
+
+#[cfg(test)]
+mod default_bus_tests {
+    use crate::kinds::test_support::errors;
+    use crate::kinds::Kind;
+    use crate::resources::{Provider, ResourceId};
+
+    #[test]
+    fn a_rule_may_listen_on_the_default_bus_which_is_never_the_stacks() {
+        let spec = crate::spec::parse(
+            "p.yaml",
+            "stack: shop\nqueues: { q: {} }\nrules:\n  s3:\n    bus: default\n    event_pattern: { source: [aws.s3] }\n    targets: [{ queue: q }]\n",
+        )
+        .expect("valid");
+        assert_eq!(spec.rules["s3"].bus, "default");
+        let deps = crate::kinds::rule::RuleProvider.dependencies(&spec, "s3");
+        assert!(
+            !deps.contains(&ResourceId::new(Kind::Bus, "default")),
+            "{deps:?}"
+        );
+        let all = errors("stack: shop\nbuses:\n  default: {}\n").join("\n");
+        assert!(
+            all.contains(
+                "p.yaml:3:3: buses.default: `default` names the account's default event bus"
+            ),
+            "{all}"
+        );
     }
 }

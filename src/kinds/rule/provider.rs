@@ -34,6 +34,19 @@ const TARGETS_DETACHING: Backoff = Backoff::new(500, 5_000, 60);
 const PUT_TARGETS_BATCH: usize = 10;
 const REMOVE_TARGETS_BATCH: usize = 100;
 
+/// The account's default event bus (where AWS services such as S3 send their events); a rule
+/// may be on it, but it is never the stack's: not created, tagged or deleted.
+pub const DEFAULT_BUS: &str = "default";
+
+/// The bus name EventBridge knows: `default`, or `<stack>-<bus>`.
+fn bus_physical(ctx: &Ctx, bus: &str) -> String {
+    if bus == DEFAULT_BUS {
+        DEFAULT_BUS.to_string()
+    } else {
+        ctx.physical_name(bus)
+    }
+}
+
 fn resource(name: &str) -> String {
     format!("{}.{name}", Kind::Rule)
 }
@@ -437,7 +450,7 @@ async fn put_rule(ctx: &Ctx, res: &str, name: &str, with_tags: bool) -> Result<S
         .events
         .put_rule()
         .name(ctx.physical_name(name))
-        .event_bus_name(ctx.physical_name(&rule.bus))
+        .event_bus_name(bus_physical(ctx, &rule.bus))
         .event_pattern(rule.event_pattern.to_string())
         .state(RuleState::Enabled)
         // An empty description clears a previous one.
@@ -478,7 +491,10 @@ impl Provider for RuleProvider {
         let Some(rule) = spec.rules.get(name) else {
             return Vec::new();
         };
-        let mut deps = vec![ResourceId::new(Kind::Bus, rule.bus.clone())];
+        let mut deps = Vec::new();
+        if rule.bus != DEFAULT_BUS {
+            deps.push(ResourceId::new(Kind::Bus, rule.bus.clone()));
+        }
         for t in &rule.targets {
             deps.push(t.destination.resource());
             if let Some(q) = &t.dead_letter_queue {
@@ -510,7 +526,7 @@ impl Provider for RuleProvider {
         let res = resource(name);
         let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
-        let bus = ctx.physical_name(&rule.bus);
+        let bus = bus_physical(ctx, &rule.bus);
         let Some(described) = rule_details(ctx, &res, &bus, &physical).await? else {
             return Ok(None);
         };
@@ -555,7 +571,7 @@ impl Provider for RuleProvider {
         let res = resource(name);
         let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
-        let bus = ctx.physical_name(&rule.bus);
+        let bus = bus_physical(ctx, &rule.bus);
         let Prop::Known(targets) = desired_targets(rule, known) else {
             return Err(Error::Other(format!(
                 "{res}: a target function or dead-letter queue is still unknown at create time"
@@ -578,7 +594,7 @@ impl Provider for RuleProvider {
         let res = resource(name);
         let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
-        let bus = ctx.physical_name(&rule.bus);
+        let bus = bus_physical(ctx, &rule.bus);
         let mut outputs = live.outputs.clone();
         let arn = live.output(&res, "arn", "ARN")?.clone();
         if changes.iter().any(|c| {
@@ -611,7 +627,14 @@ impl Provider for RuleProvider {
         let res = format!("{}.*", Kind::Rule);
         let prefix = format!("{}-", ctx.spec.stack);
         let mut found = Vec::new();
-        for (bus, _) in list_stack_buses(ctx, &res).await? {
+        // The default bus too: rules on it (S3 events) are the stack's by name and tag.
+        let mut buses: Vec<String> = list_stack_buses(ctx, &res)
+            .await?
+            .into_iter()
+            .map(|(bus, _)| bus)
+            .collect();
+        buses.push(DEFAULT_BUS.to_string());
+        for bus in buses {
             // The bus was deleted since it was listed: nothing on it.
             let listed = stack_rules(ctx, &res, &bus).await?;
             for r in listed.as_ref().iter().flatten() {
@@ -646,7 +669,7 @@ impl Provider for RuleProvider {
         let Some(rule) = ctx.spec.rules.get(&found.id.name) else {
             return false;
         };
-        let declared_bus = ctx.physical_name(&rule.bus);
+        let declared_bus = bus_physical(ctx, &rule.bus);
         found
             .handle
             .split_once('/')
