@@ -269,6 +269,7 @@ async fn rule_and_queue_policy_lifecycle() {
             bus: "orders".into(),
             description: Some("orders placed".into()),
             event_pattern: json!({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]}),
+            pattern_references: Default::default(),
             targets: vec![target("validate", Some("dlq"))],
         },
     );
@@ -407,6 +408,7 @@ async fn rule_and_queue_policy_lifecycle() {
             bus: "orders".into(),
             description: None,
             event_pattern: json!({"detail-type": ["OrderCancelled"]}),
+            pattern_references: Default::default(),
             targets: vec![target("validate", Some("dlq"))],
         },
     );

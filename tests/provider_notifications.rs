@@ -498,6 +498,7 @@ async fn a_dead_letter_queue_that_is_also_a_subscriber_gets_both_statements() {
             bus: "orders".into(),
             description: None,
             event_pattern: json!({"source": ["shop.orders"]}),
+            pattern_references: Default::default(),
             targets: vec![RuleTarget {
                 destination: Destination::Function("validate".into()),
                 input: TargetInput::Event,

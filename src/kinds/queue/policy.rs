@@ -331,6 +331,7 @@ mod tests {
             bus: "orders".into(),
             description: None,
             event_pattern: json!({"source": ["shop"]}),
+            pattern_references: Default::default(),
             targets: vec![RuleTarget {
                 destination: Destination::Function("validate".into()),
                 input: TargetInput::Event,

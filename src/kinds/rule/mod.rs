@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use super::{Kind, KindSpec, Section, Spec};
 use crate::resources::ResourceId;
 use crate::spec::decode::{Checker, Fields};
+use crate::spec::model::Template;
 use crate::spec::schema::{Field, NameLimit, Type};
 use crate::spec::text::{describe, join};
 use crate::spec::yaml::{Node, Value};
@@ -28,8 +29,12 @@ pub struct Rule {
     /// Logical name of the bus (a key of `Spec::buses`), or `default` (the account's).
     pub bus: String,
     pub description: Option<String>,
-    /// EventBridge event pattern, as JSON.
+    /// EventBridge event pattern, as JSON; strings with `${...}` references are rendered
+    /// from [`Self::pattern_references`] when the rule is written.
     pub event_pattern: serde_json::Value,
+    /// The pattern's strings that reference other entries (`${buckets.imports.name}`), by
+    /// their text as written.
+    pub pattern_references: BTreeMap<String, Template>,
     pub targets: Vec<RuleTarget>,
 }
 
@@ -234,12 +239,17 @@ impl KindSpec for Rule {
             _ => cx.name(f, &BUS).unwrap_or_default(),
         };
         let description = super::bus::description(cx, f, &DESCRIPTION);
+        let mut pattern_references = BTreeMap::new();
         let event_pattern = match f.get(EVENT_PATTERN.key) {
             None => {
                 cx.missing(f, EVENT_PATTERN.key);
                 serde_json::Value::Null
             }
-            Some(pattern) => event_pattern(cx, pattern, &f.path_of(EVENT_PATTERN.key)),
+            Some(pattern) => {
+                let path = f.path_of(EVENT_PATTERN.key);
+                pattern_templates(cx, pattern, &path, &mut pattern_references);
+                event_pattern(cx, pattern, &path)
+            }
         };
         let mut targets = Vec::new();
         if f.get(TARGETS.key).is_none() {
@@ -277,6 +287,7 @@ impl KindSpec for Rule {
             bus,
             description,
             event_pattern,
+            pattern_references,
             targets,
         }
     }
@@ -481,6 +492,33 @@ fn check_json_path(cx: &mut Checker<'_, '_>, path: &str, json_path: &str) {
             message,
             Some("e.g. `$.detail` or `$.detail.order_id`".into()),
         );
+    }
+}
+
+/// The strings of a pattern that hold `${...}` references, parsed (and checked) as templates.
+fn pattern_templates(
+    cx: &mut Checker<'_, '_>,
+    node: &Node,
+    path: &str,
+    out: &mut BTreeMap<String, Template>,
+) {
+    match &node.value {
+        Value::Scalar(s) if s.text.contains("${") => {
+            if let Some(t) = cx.template(&s.text, node, path, path) {
+                out.insert(s.text.clone(), t);
+            }
+        }
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                pattern_templates(cx, item, &format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Map(entries) => {
+            for e in entries {
+                pattern_templates(cx, &e.value, &join(path, &e.key), out);
+            }
+        }
+        _ => {}
     }
 }
 

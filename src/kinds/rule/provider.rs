@@ -18,6 +18,7 @@ use crate::kinds::bus::provider::{
 use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags};
 use crate::resources::{
+    ref_target, resolve_template,
     absent_as_none, known_value, output, text_value, unknown_attribute, Change, Ctx, Discovered,
     Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
 };
@@ -98,6 +99,37 @@ fn live_input_value(t: &Target) -> Value {
 fn sorted_targets(mut targets: Vec<Value>) -> Value {
     targets.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     Value::Array(targets)
+}
+
+/// The event pattern with its `${...}` references filled in; `Unknown` until they are known.
+fn rendered_pattern(rule: &Rule, known: &Known) -> Prop {
+    fn render(v: &Value, rule: &Rule, known: &Known) -> Option<Value> {
+        Some(match v {
+            Value::String(s) => match rule.pattern_references.get(s) {
+                Some(t) => match resolve_template(t, known) {
+                    Prop::Known(rendered) => rendered,
+                    Prop::Unknown => return None,
+                },
+                None => v.clone(),
+            },
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| render(i, rule, known))
+                    .collect::<Option<_>>()?,
+            ),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| Some((k.clone(), render(v, rule, known)?)))
+                    .collect::<Option<_>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+    match render(&rule.event_pattern, rule, known) {
+        Some(p) => Prop::Known(p),
+        None => Prop::Unknown,
+    }
 }
 
 /// Desired targets, or `Unknown` while a destination or dead-letter queue does not exist yet.
@@ -443,15 +475,26 @@ async fn list_targets(ctx: &Ctx, res: &str, bus: &str, rule: &str) -> Result<Vec
 }
 
 /// PutRule with every rule attribute: PutRule replaces the rule's definition (tags excepted).
-async fn put_rule(ctx: &Ctx, res: &str, name: &str, with_tags: bool) -> Result<String, Error> {
+async fn put_rule(
+    ctx: &Ctx,
+    res: &str,
+    name: &str,
+    known: &Known,
+    with_tags: bool,
+) -> Result<String, Error> {
     let rule = declared(&ctx.spec.rules, name)?;
+    let Prop::Known(pattern) = rendered_pattern(rule, known) else {
+        return Err(Error::Other(format!(
+            "{res}: a reference in the event pattern is still unknown"
+        )));
+    };
     let mut request = ctx
         .aws
         .events
         .put_rule()
         .name(ctx.physical_name(name))
         .event_bus_name(bus_physical(ctx, &rule.bus))
-        .event_pattern(rule.event_pattern.to_string())
+        .event_pattern(pattern.to_string())
         .state(RuleState::Enabled)
         // An empty description clears a previous one.
         .description(rule.description.clone().unwrap_or_default());
@@ -495,6 +538,12 @@ impl Provider for RuleProvider {
         if rule.bus != DEFAULT_BUS {
             deps.push(ResourceId::new(Kind::Bus, rule.bus.clone()));
         }
+        deps.extend(
+            rule.pattern_references
+                .values()
+                .flat_map(|t| t.refs())
+                .map(ref_target),
+        );
         for t in &rule.targets {
             deps.push(t.destination.resource());
             if let Some(q) = &t.dead_letter_queue {
@@ -511,7 +560,7 @@ impl Provider for RuleProvider {
             return Props::new();
         };
         Props::from([
-            ("event_pattern".into(), rule.event_pattern.clone().into()),
+            ("event_pattern".into(), rendered_pattern(rule, known)),
             ("state".into(), RuleState::Enabled.as_str().into()),
             (
                 "description".into(),
@@ -577,7 +626,7 @@ impl Provider for RuleProvider {
                 "{res}: a target function or dead-letter queue is still unknown at create time"
             )));
         };
-        let arn = put_rule(ctx, &res, name, true).await?;
+        let arn = put_rule(ctx, &res, name, known, true).await?;
         let (put, _) = target_changes(&targets, None);
         put_targets(ctx, &res, &bus, &physical, &put).await?;
         Ok(outputs(&physical, &arn))
@@ -587,7 +636,7 @@ impl Provider for RuleProvider {
         &self,
         ctx: &Ctx,
         name: &str,
-        _known: &Known,
+        known: &Known,
         live: &Live,
         changes: &[Change],
     ) -> Result<Outputs, Error> {
@@ -603,7 +652,7 @@ impl Provider for RuleProvider {
                 "event_pattern" | "state" | "description"
             )
         }) {
-            let new_arn = put_rule(ctx, &res, name, false).await?;
+            let new_arn = put_rule(ctx, &res, name, known, false).await?;
             outputs.insert("arn".into(), new_arn);
         }
         for change in changes {
@@ -727,6 +776,7 @@ mod tests {
             bus: "orders".into(),
             description: None,
             event_pattern: json!({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]}),
+            pattern_references: Default::default(),
             targets: vec![
                 RuleTarget {
                     destination: Destination::Function("validate-order".into()),
