@@ -112,6 +112,11 @@ pub enum Command {
     SendOrder(SendOrderArgs),
     /// Show one order: its status and the timeline of its status changes.
     Order(OrderArgs),
+    /// Upload an order file (JSON Lines) where the stack's import rule picks it up, as a
+    /// partner would; with --wait, wait for its result and every imported order's final status.
+    Import(ImportArgs),
+    /// Print sample orders as JSON Lines, the import format (some invalid with --invalid).
+    SampleOrders(SampleOrdersArgs),
     /// Manage the local AWS emulator (MiniStack) on 127.0.0.1.
     Local(LocalArgs),
     /// Break the stack's lock left by a run that crashed (shows who holds it and since when).
@@ -342,6 +347,41 @@ pub struct SendOrderArgs {
     /// Seconds to wait with --wait.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The order file: one order JSON per line (`orderflow sample-orders` writes one).
+    pub file: PathBuf,
+    /// Bucket to upload to (logical name); defaults to the only bucket in the file.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Object key; default: the file's name under the prefix the import rule matches.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Wait for the import's result object, then for every imported order to be PROCESSED or
+    /// REJECTED; exit 3 if lines were invalid or orders rejected, 4 on timeout.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds to wait with --wait, upload included.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Orders table to watch with --wait (logical name); defaults to the only table in the file.
+    #[arg(long)]
+    pub table: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleOrdersArgs {
+    /// How many orders.
+    #[arg(long, default_value_t = 10)]
+    pub count: u64,
+    /// How many of them the pipeline rejects (spread over the file; each breaks one rule).
+    #[arg(long, default_value_t = 0)]
+    pub invalid: u64,
+    /// Order ids are `<prefix>-000001`...; default: a fresh prefix, so runs never collide.
+    #[arg(long)]
+    pub id_prefix: Option<String>,
 }
 
 #[derive(Debug, Args)]

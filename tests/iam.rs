@@ -106,13 +106,14 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// The role carries exactly one inline policy, `orderflow-access`, and no managed policy; it
 /// grants no wildcard action, no `"*"` resource, and only on `allowed_resources` (a wildcard is
-/// allowed only as the log-stream part of the function's own log group).
+/// allowed only in `own_wildcards`: the log streams of the function's own log group, the
+/// objects of a bucket it was granted).
 async fn check_inline_policy(
     iam: &aws_sdk_iam::Client,
     stack: &str,
     who: &Principal,
     allowed_resources: &BTreeSet<String>,
-    own_log_streams: &str,
+    own_wildcards: &[String],
 ) {
     let role_name = format!("{stack}-{}", who.function);
     let names = iam
@@ -163,7 +164,10 @@ async fn check_inline_policy(
         for resource in strings(&s["Resource"]) {
             assert_ne!(resource, "*", "{role_name}: resource \"*\" in {s}");
             if resource.contains('*') {
-                assert_eq!(resource, own_log_streams, "{role_name}: wildcard in {s}");
+                assert!(
+                    own_wildcards.contains(&resource),
+                    "{role_name}: wildcard in {s}"
+                );
             } else {
                 assert!(
                     allowed_resources.contains(&resource),
@@ -259,11 +263,13 @@ async fn default_pipeline_roles_are_least_privilege() {
         .expect("bus ARN")
         .to_string();
 
+    let import_dlq = queue_arn("import-dlq").await;
     let validate = principal(&iam, &stack, "validate-order").await;
     let process = principal(&iam, &stack, "process-order").await;
     let notify = principal(&iam, &stack, "notify-customer").await;
     let submit = principal(&iam, &stack, "submit-order").await;
     let get = principal(&iam, &stack, "get-order").await;
+    let import = principal(&iam, &stack, "import-orders").await;
     // The roles examined are the ones the functions run as.
     let mut function_arns = Vec::new();
     for who in [&validate, &process, &notify, &submit, &get] {
@@ -584,6 +590,49 @@ async fn default_pipeline_roles_are_least_privilege() {
     )
     .await;
 
+    // ---- import-orders: read the partner's file and write its result in the imports bucket,
+    // record and announce orders; no listing, no deletes, no other bucket.
+    let bucket = format!("{stack}-imports-{account}");
+    let file = format!("arn:aws:s3:::{bucket}/imports/partner.jsonl");
+    let result = format!("{file}.result.json");
+    let i_stream = log_stream("import-orders");
+    expect(
+        &iam,
+        &import,
+        Decision::Allowed,
+        &[
+            ("s3:GetObject", &file),
+            ("s3:PutObject", &result),
+            ("dynamodb:PutItem", &table),
+            ("dynamodb:UpdateItem", &table),
+            ("events:PutEvents", &bus),
+            ("sqs:SendMessage", &import_dlq),
+            ("logs:PutLogEvents", &i_stream),
+        ],
+    )
+    .await;
+    let other_bucket_object = format!("arn:aws:s3:::{stack}-other-{account}/imports/partner.jsonl");
+    expect(
+        &iam,
+        &import,
+        Decision::ImplicitDeny,
+        &[
+            ("s3:DeleteObject", &file),
+            ("s3:GetObject", &other_bucket_object),
+            ("s3:PutObject", &other_bucket_object),
+            ("s3:ListBucket", &format!("arn:aws:s3:::{bucket}")),
+            ("s3:DeleteBucket", &format!("arn:aws:s3:::{bucket}")),
+            ("dynamodb:GetItem", &table),
+            ("dynamodb:DeleteItem", &table),
+            ("dynamodb:Scan", &table),
+            ("events:PutEvents", &default_bus),
+            ("sqs:SendMessage", &orders_q),
+            ("sns:Publish", &topic),
+            ("logs:PutLogEvents", &v_stream),
+        ],
+    )
+    .await;
+
     // ---- no role may create a log group, not even its own: orderflow creates it (tagged, with
     // its retention) before the function; a role that could would let Lambda re-create a deleted
     // one with infinite retention and no owner.
@@ -593,6 +642,7 @@ async fn default_pipeline_roles_are_least_privilege() {
         (&notify, "notify-customer"),
         (&submit, "submit-order"),
         (&get, "get-order"),
+        (&import, "import-orders"),
     ] {
         expect(
             &iam,
@@ -622,7 +672,7 @@ async fn default_pipeline_roles_are_least_privilege() {
             validate_dlq.clone(),
             log_group("validate-order"),
         ]),
-        &format!("{}:*", log_group("validate-order")),
+        &[format!("{}:*", log_group("validate-order"))],
     )
     .await;
     check_inline_policy(
@@ -635,7 +685,7 @@ async fn default_pipeline_roles_are_least_privilege() {
             bus.clone(),
             log_group("process-order"),
         ]),
-        &format!("{}:*", log_group("process-order")),
+        &[format!("{}:*", log_group("process-order"))],
     )
     .await;
     check_inline_policy(
@@ -649,7 +699,7 @@ async fn default_pipeline_roles_are_least_privilege() {
             notify_dlq.clone(),
             log_group("notify-customer"),
         ]),
-        &format!("{}:*", log_group("notify-customer")),
+        &[format!("{}:*", log_group("notify-customer"))],
     )
     .await;
     check_inline_policy(
@@ -657,7 +707,7 @@ async fn default_pipeline_roles_are_least_privilege() {
         &stack,
         &submit,
         &BTreeSet::from([table.clone(), bus.clone(), log_group("submit-order")]),
-        &format!("{}:*", log_group("submit-order")),
+        &[format!("{}:*", log_group("submit-order"))],
     )
     .await;
     check_inline_policy(
@@ -665,7 +715,23 @@ async fn default_pipeline_roles_are_least_privilege() {
         &stack,
         &get,
         &BTreeSet::from([table.clone(), log_group("get-order")]),
-        &format!("{}:*", log_group("get-order")),
+        &[format!("{}:*", log_group("get-order"))],
+    )
+    .await;
+    check_inline_policy(
+        &iam,
+        &stack,
+        &import,
+        &BTreeSet::from([
+            table.clone(),
+            bus.clone(),
+            import_dlq.clone(),
+            log_group("import-orders"),
+        ]),
+        &[
+            format!("{}:*", log_group("import-orders")),
+            format!("arn:aws:s3:::{bucket}/*"),
+        ],
     )
     .await;
 }

@@ -20,10 +20,12 @@ pub mod dlq;
 pub mod docs;
 pub mod down;
 pub mod graph;
+pub mod import;
 pub mod local;
 pub mod logs;
 pub mod order;
 pub mod plan;
+pub mod sample_orders;
 pub mod schema;
 pub mod send_order;
 pub mod status;
@@ -42,6 +44,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Down(a) => down::run(g, a).await,
         Command::SendOrder(a) => send_order::run(g, a).await,
         Command::Order(a) => order::run(g, a).await,
+        Command::Import(a) => import::run(g, a).await,
+        Command::SampleOrders(a) => sample_orders::run(a),
         Command::Local(a) => local::run(g, a).await,
         Command::Unlock(a) => unlock::run(g, a).await,
         Command::Status => status::run(g).await,

@@ -8,7 +8,7 @@ use order_domain::dynamodb::{describe_sdk_error, Insert};
 use order_domain::item::{OrderRecord, Status};
 use tokio::io::AsyncBufRead;
 
-use crate::handler::{ObjectSource, ResultSink};
+use crate::handler::{ObjectSource, Opened, ResultSink, UPLOAD_ID_METADATA};
 use crate::import::{DependencyError, OrderTable, DEFAULT_MAX_LINE_BYTES};
 
 /// Name of the variable bounding an import line, in bytes.
@@ -87,7 +87,11 @@ pub struct S3 {
 impl ObjectSource for S3 {
     type Body = Pin<Box<dyn AsyncBufRead + Send>>;
 
-    async fn open(&self, bucket: &str, key: &str) -> Result<Option<Self::Body>, DependencyError> {
+    async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Opened<Self::Body>>, DependencyError> {
         match self
             .client
             .get_object()
@@ -96,7 +100,16 @@ impl ObjectSource for S3 {
             .send()
             .await
         {
-            Ok(output) => Ok(Some(Box::pin(output.body.into_async_read()))),
+            Ok(output) => {
+                let upload_id = output
+                    .metadata()
+                    .and_then(|m| m.get(UPLOAD_ID_METADATA))
+                    .cloned();
+                Ok(Some(Opened {
+                    body: Box::pin(output.body.into_async_read()),
+                    upload_id,
+                }))
+            }
             Err(err) => {
                 let no_such_key = err.as_service_error().is_some_and(|e| e.is_no_such_key())
                     || err.raw_response().map(|r| r.status().as_u16()) == Some(404);

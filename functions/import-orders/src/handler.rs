@@ -14,11 +14,26 @@ use crate::report::{self, Counts, ImportResult, LineError, LineReason};
 /// Suffix of the result objects; objects with it are never imported.
 pub const RESULT_SUFFIX: &str = ".result.json";
 
+/// User metadata (`x-amz-meta-orderflow-upload-id`) `orderflow import` sets on each upload and
+/// the result repeats, so it can tell its result from an earlier one for the same content.
+pub const UPLOAD_ID_METADATA: &str = "orderflow-upload-id";
+
+/// An object being read.
+pub struct Opened<B> {
+    pub body: B,
+    /// The object's [`UPLOAD_ID_METADATA`], if it has one.
+    pub upload_id: Option<String>,
+}
+
 /// Where the order files are read from.
 pub trait ObjectSource {
     type Body: AsyncBufRead + Unpin;
     /// A stream of the object's bytes; `None` when the object does not exist (any more).
-    async fn open(&self, bucket: &str, key: &str) -> Result<Option<Self::Body>, DependencyError>;
+    async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Opened<Self::Body>>, DependencyError>;
 }
 
 /// Where results are written.
@@ -130,10 +145,10 @@ where
     let started = Instant::now();
     let result_key = format!("{key}{RESULT_SUFFIX}");
 
-    let (format, imported) = if key.to_ascii_lowercase().ends_with(".csv") {
-        ("csv", unsupported_csv())
+    let (format, imported, upload_id) = if key.to_ascii_lowercase().ends_with(".csv") {
+        ("csv", unsupported_csv(), None)
     } else {
-        let Some(body) = cx.source.open(&bucket, &key).await? else {
+        let Some(Opened { body, upload_id }) = cx.source.open(&bucket, &key).await? else {
             tracing::warn!(
                 bucket,
                 key,
@@ -141,7 +156,7 @@ where
             );
             return Ok(Handled::Gone);
         };
-        ("jsonl", import::import(body, &cx.import).await?)
+        ("jsonl", import::import(body, &cx.import).await?, upload_id)
     };
 
     let line_buffer_peak_bytes = imported.line_buffer_peak_bytes;
@@ -151,6 +166,7 @@ where
         bucket: bucket.clone(),
         key: key.clone(),
         etag,
+        upload_id,
         format,
         counts: imported.counts,
         errors: imported.errors,

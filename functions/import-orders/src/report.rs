@@ -17,6 +17,8 @@ pub struct ImportResult {
     pub key: String,
     /// From the event, when it had one.
     pub etag: Option<String>,
+    /// The upload's `orderflow-upload-id` metadata (set by `orderflow import`), if any.
+    pub upload_id: Option<String>,
     pub format: &'static str,
     #[serde(flatten)]
     pub counts: Counts,

@@ -18,9 +18,9 @@ use crate::kinds::bus::provider::{
 use crate::kinds::declared;
 use crate::resources::tags::{desired_tags, live_managed_tags};
 use crate::resources::{
-    ref_target, resolve_template,
-    absent_as_none, known_value, output, text_value, unknown_attribute, Change, Ctx, Discovered,
-    Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
+    absent_as_none, known_value, output, ref_target, resolve_template, text_value,
+    unknown_attribute, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider,
+    ResourceId,
 };
 use crate::retry::{retry, Backoff};
 use crate::spec::model::{Rule, TargetInput};

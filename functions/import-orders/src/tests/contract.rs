@@ -80,6 +80,11 @@ async fn good_bad_and_blank_lines_are_counted_with_their_line_numbers_and_reason
         .starts_with("2023-11-14T22:13:"));
     assert!(written["duration_ms"].is_u64());
     assert!(written["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // The upload's `orderflow-upload-id` metadata, repeated for `orderflow import`.
+    assert_eq!(
+        written["upload_id"],
+        json!(format!("upload-of-{}", written["key"].as_str().unwrap()))
+    );
     assert_eq!(
         written["errors"][1],
         json!({"line": 5, "reasons": [{"code": "malformed_json",
@@ -110,7 +115,8 @@ async fn good_bad_and_blank_lines_are_counted_with_their_line_numbers_and_reason
             "lines",
             "peak_rss_bytes",
             "republished",
-            "started_at"
+            "started_at",
+            "upload_id"
         ]
     );
 }

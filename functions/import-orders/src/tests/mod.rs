@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufRead, BufReader};
 
 use crate::bus::PutAllBus;
-use crate::handler::{self, Handled, ObjectSource, ResultSink};
+use crate::handler::{self, Handled, ObjectSource, Opened, ResultSink};
 use crate::hash::request_hash;
 use crate::import::{self, DependencyError, OrderTable};
 use crate::lines::tests::Generated;
@@ -160,22 +160,29 @@ struct FakeSource {
 impl ObjectSource for FakeSource {
     type Body = Pin<Box<dyn AsyncBufRead>>;
 
-    async fn open(&self, bucket: &str, key: &str) -> Result<Option<Self::Body>, DependencyError> {
+    async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Opened<Self::Body>>, DependencyError> {
         assert_eq!(bucket, BUCKET);
         self.opens.set(self.opens.get() + 1);
         if self.failing.get() {
             return Err(failure("S3 GetObject"));
         }
-        Ok(self.objects.borrow().get(key).map(|content| match content {
-            // A small buffer: lines arrive split over many reads, as over HTTP.
-            Content::Bytes(bytes) => Box::pin(BufReader::with_capacity(
-                7,
-                std::io::Cursor::new(bytes.clone()),
-            )) as Self::Body,
-            Content::Generated { len, fill, tail } => Box::pin(BufReader::with_capacity(
-                64 * 1024,
-                Generated::new(*len, *fill, tail),
-            )),
+        Ok(self.objects.borrow().get(key).map(|content| Opened {
+            body: match content {
+                // A small buffer: lines arrive split over many reads, as over HTTP.
+                Content::Bytes(bytes) => Box::pin(BufReader::with_capacity(
+                    7,
+                    std::io::Cursor::new(bytes.clone()),
+                )) as Self::Body,
+                Content::Generated { len, fill, tail } => Box::pin(BufReader::with_capacity(
+                    64 * 1024,
+                    Generated::new(*len, *fill, tail),
+                )),
+            },
+            upload_id: Some(format!("upload-of-{key}")),
         }))
     }
 }
