@@ -33,9 +33,10 @@ pub struct Call {
 }
 
 impl Call {
-    /// Reads are Get*/List*/Describe*/Simulate*; everything else changes state.
+    /// Reads are Get*/List*/Describe*/Simulate*/Head* (S3's HeadBucket); everything else
+    /// changes state.
     pub fn is_write(&self) -> bool {
-        !["Get", "List", "Describe", "Simulate"]
+        !["Get", "List", "Describe", "Simulate", "Head"]
             .iter()
             .any(|p| self.operation.starts_with(p))
     }

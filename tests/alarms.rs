@@ -44,7 +44,7 @@ async fn alarms_read_back_notify_the_alerts_topic_and_leave_with_down() {
 
     // Read back every declared alarm.
     let names: Vec<String> = spec.alarms.keys().map(|a| stack.physical(a)).collect();
-    assert_eq!(names.len(), 11);
+    assert_eq!(names.len(), 13);
     let described = cw
         .describe_alarms()
         .set_alarm_names(Some(names.clone()))

@@ -828,7 +828,20 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(s.len(), 3);
+        // import-dlq likewise: import-orders' failed invocations and undeliverable file events.
+        assert_eq!(
+            s["import-dlq"],
+            [
+                Source::Function {
+                    function: "import-orders".into()
+                },
+                Source::RuleTarget {
+                    rule: "order-files".into(),
+                    destination: Destination::Function("import-orders".into())
+                }
+            ]
+        );
+        assert_eq!(s.len(), 4);
     }
 
     #[test]

@@ -656,6 +656,9 @@ mod tests {
         let spec = crate::spec::parse("pipeline.yaml", include_str!("../../pipeline.yaml"))
             .expect("the default pipeline is valid");
         let dlqs: Vec<String> = dead_letter_queues(&spec).into_iter().collect();
-        assert_eq!(dlqs, ["notify-dlq", "orders-dlq", "validate-dlq"]);
+        assert_eq!(
+            dlqs,
+            ["import-dlq", "notify-dlq", "orders-dlq", "validate-dlq"]
+        );
     }
 }

@@ -270,7 +270,7 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .send()
         .await
         .unwrap();
-    assert_eq!(queues.queue_urls().len(), 4, "{queues:?}\n{faults}");
+    assert_eq!(queues.queue_urls().len(), 5, "{queues:?}\n{faults}");
     let functions: Vec<_> = lambda
         .list_functions()
         .send()
@@ -282,7 +282,7 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .filter(|n| n.starts_with(&format!("{}-", stack.name)))
         .map(str::to_string)
         .collect();
-    assert_eq!(functions.len(), 5, "{functions:?}\n{faults}");
+    assert_eq!(functions.len(), 6, "{functions:?}\n{faults}");
     let roles: Vec<_> = iam
         .list_roles()
         .send()
@@ -293,7 +293,42 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .map(|r| r.role_name().to_string())
         .filter(|n| n.starts_with(&format!("{}-", stack.name)))
         .collect();
-    assert_eq!(roles.len(), 5, "{roles:?}\n{faults}");
+    assert_eq!(roles.len(), 6, "{roles:?}\n{faults}");
+    // One imports bucket, and the rule taking its files (on the default bus) with one target.
+    let buckets = stack_buckets(rig, stack).await;
+    assert_eq!(buckets.len(), 1, "{buckets:?}\n{faults}");
+    let targets = events
+        .list_targets_by_rule()
+        .rule(stack.physical("order-files"))
+        .event_bus_name("default")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        targets.targets().len(),
+        1,
+        "order-files: {targets:?}\n{faults}"
+    );
+}
+
+/// The stack's buckets (`<stack>-*`).
+async fn stack_buckets(rig: &Rig, stack: &Stack) -> Vec<String> {
+    let cfg = config(rig.emu.endpoint(), true).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&cfg)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .filter(|n| n.starts_with(&format!("{}-", stack.name)))
+        .map(str::to_string)
+        .collect()
 }
 
 /// After `down`: nothing of the stack left but its table (data is kept without --delete-data).
@@ -321,6 +356,9 @@ pub async fn assert_gone(rig: &Rig, stack: &Stack) {
         .map(str::to_string)
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // The imports bucket holds no file in these runs: deleted like any other resource.
+    let buckets = stack_buckets(rig, stack).await;
+    assert!(buckets.is_empty(), "{buckets:?}");
     let apis = apigw.get_apis().send().await.unwrap();
     assert!(
         !apis

@@ -277,6 +277,8 @@ pub enum Protocol {
     QueryXml,
     /// Smithy RPC v2 CBOR: errors as a CBOR map with `__type` (CloudWatch).
     RpcV2Cbor,
+    /// REST-XML: `<Error><Code>` documents (S3; HEAD responses carry no body at all).
+    RestXml,
 }
 
 pub fn protocol(service: &str) -> Protocol {
@@ -288,6 +290,7 @@ pub fn protocol(service: &str) -> Protocol {
         // CloudWatch (signing name `monitoring`).
         "monitoring" => Protocol::RpcV2Cbor,
         "iam" | "sns" | "sts" => Protocol::QueryXml,
+        "s3" => Protocol::RestXml,
         _ => Protocol::RestJson,
     }
 }
@@ -385,6 +388,16 @@ pub fn error_response(service: &str, err: &AwsError, request_id: &str) -> Respon
             format!("{{{}}}", fields.join(","))
         }
         Protocol::RpcV2Cbor => unreachable!("answered above"),
+        Protocol::RestXml => {
+            b = b
+                .header("Content-Type", "application/xml")
+                .header("x-amz-request-id", request_id);
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{request_id}</RequestId></Error>",
+                xml_escape(&err.code),
+                xml_escape(&err.message)
+            )
+        }
         Protocol::QueryXml => {
             b = b.header("Content-Type", "text/xml");
             let ns = match service {
@@ -441,6 +454,8 @@ pub fn throttling(service: &str) -> AwsError {
             e
         }
         "apigateway" | "ses" => AwsError::new(429, "TooManyRequestsException", "Too Many Requests"),
+        // S3: 503 SlowDown.
+        "s3" => AwsError::new(503, "SlowDown", "Please reduce your request rate."),
         // Query APIs: the common error `Throttling` (400).
         "iam" | "sns" | "sts" => AwsError::new(400, "Throttling", "Rate exceeded"),
         // SQS: query code RequestThrottled, JSON shape RequestThrottled.
@@ -486,7 +501,7 @@ pub fn server_error(service: &str, unavailable: bool) -> AwsError {
             e.extra = vec![("Type", "Service".into())];
             e
         }
-        "sqs" | "sns" => AwsError::new(
+        "sqs" | "sns" | "s3" => AwsError::new(
             500,
             "InternalError",
             "We encountered an internal error. Please try again.",

@@ -605,23 +605,28 @@ impl Provider for BucketProvider {
             config =
                 config.location_constraint(BucketLocationConstraint::from(ctx.region.as_str()));
         }
-        ctx.aws
+        let created = ctx
+            .aws
             .s3
             .create_bucket()
             .bucket(&physical)
             .create_bucket_configuration(config.build())
             .send()
-            .await
-            .map_err(|e| {
-                let e = Error::aws(&res, "CreateBucket", e);
-                if is(&e, &["BucketAlreadyExists"]) {
+            .await;
+        if let Err(e) = created {
+            let e = Error::aws(&res, "CreateBucket", e);
+            // The plan found no bucket of this name: ours, then, created by an attempt the SDK
+            // retried after its answer was lost (with the tags the request carried).
+            if !is(&e, &["BucketAlreadyOwnedByYou"]) {
+                return Err(if is(&e, &["BucketAlreadyExists"]) {
                     Error::Other(format!(
                         "{res}: the bucket name {physical} is taken by another AWS account (bucket names are global); rename the bucket or the stack"
                     ))
                 } else {
                     e
-                }
-            })?;
+                });
+            }
+        }
         let props = desired_props(ctx, bucket);
         put_public_access_block(ctx, &res, &physical).await?;
         put_encryption(ctx, &res, &physical, bucket.encryption.algorithm()).await?;
