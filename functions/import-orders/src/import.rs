@@ -19,9 +19,9 @@ use order_domain::{BusEvent, OrderStatusChanged, ReasonCode, ValidOrder};
 use serde_json::Value;
 use tokio::io::AsyncBufRead;
 
-use crate::hash::request_hash;
 use crate::lines::{Line, LineReader};
 use crate::report::{Counts, ErrorList, LineError, LineReason};
+use order_domain::request_hash::request_hash;
 
 /// Valid orders per chunk (their conditional puts run concurrently).
 pub const CHUNK_ORDERS: usize = 10;

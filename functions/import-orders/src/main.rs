@@ -49,7 +49,6 @@
 mod aws;
 mod bus;
 mod handler;
-mod hash;
 mod import;
 mod lines;
 mod report;

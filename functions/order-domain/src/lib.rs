@@ -23,6 +23,8 @@ pub mod dynamodb;
 pub mod eventbridge;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "request-hash")]
+pub mod request_hash;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "schema")]

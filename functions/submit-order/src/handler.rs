@@ -29,9 +29,9 @@ use order_domain::item::{OrderRecord, Status};
 use order_domain::{BusEvent, OrderStatusChanged, ValidOrder};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::ids;
+pub use order_domain::request_hash::request_hash;
 
 /// Largest accepted body, after base64 decoding.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -379,48 +379,6 @@ fn idempotency_key(value: &[u8]) -> Result<String, String> {
         return Err("Idempotency-Key must be printable ASCII".into());
     }
     Ok(String::from_utf8_lossy(value).into_owned())
-}
-
-/// Hex SHA-256 of the canonical body: what makes two submissions "the same request".
-pub fn request_hash(body: &Value) -> String {
-    let mut canonical = String::new();
-    canonical_json(body, &mut canonical);
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// JSON with object keys sorted and no whitespace: equal for bodies that differ only in key
-/// order or formatting.
-fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (index, key) in keys.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
 }
 
 #[cfg(test)]
@@ -1062,21 +1020,5 @@ mod tests {
         assert_problem(&response, 405);
         assert_eq!(header(&response, "allow"), Some("POST"));
         world.assert_nothing_done();
-    }
-
-    #[test]
-    fn the_request_hash_ignores_key_order_and_whitespace_only() {
-        let a: Value =
-            serde_json::from_str(r#"{"b": [1, {"y": 2, "x": "é"}], "a": null}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#).unwrap();
-        assert_eq!(request_hash(&a), request_hash(&b));
-        let c: Value = serde_json::from_str(r#"{"a":null,"b":[{"x":"é","y":2},1]}"#).unwrap();
-        assert_ne!(request_hash(&a), request_hash(&c));
-        let d: Value = serde_json::from_str(r#"{"a":null,"b":[1,{"x":"é","y":2.0}]}"#).unwrap();
-        assert_ne!(request_hash(&b), request_hash(&d));
-        assert_eq!(request_hash(&a).len(), 64);
-        let mut canonical = String::new();
-        canonical_json(&a, &mut canonical);
-        assert_eq!(canonical, r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#);
     }
 }

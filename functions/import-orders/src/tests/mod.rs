@@ -21,10 +21,10 @@ use tokio::io::{AsyncBufRead, BufReader};
 
 use crate::bus::PutAllBus;
 use crate::handler::{self, Handled, ObjectSource, Opened, ResultSink};
-use crate::hash::request_hash;
 use crate::import::{self, DependencyError, OrderTable};
 use crate::lines::tests::Generated;
 use crate::report::{ImportResult, MAX_ERRORS};
+use order_domain::request_hash::request_hash;
 
 const BUCKET: &str = "partner-drop";
 

@@ -1,6 +1,8 @@
-//! The request hash submit-order stores on a RECEIVED record, computed the same way (SHA-256 of
-//! the canonical JSON: object keys sorted, no insignificant whitespace), so an order imported
-//! from a file and the same order sent to `POST /orders` with its `order_id` are one submission.
+//! The request hash stored on a RECEIVED record: SHA-256 of the canonical JSON of the order as
+//! submitted (object keys sorted, no insignificant whitespace). submit-order and import-orders
+//! compute it the same way, so an order imported from a file and the same order sent to
+//! `POST /orders` with its `order_id` are one submission, and a resubmission is told from
+//! another order under a taken id.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -58,10 +60,13 @@ mod tests {
         assert_eq!(request_hash(&a), request_hash(&b));
         let c: Value = serde_json::from_str(r#"{"a":null,"b":[{"x":"é","y":2},1]}"#).unwrap();
         assert_ne!(request_hash(&a), request_hash(&c));
+        // 2 and 2.0 are different submissions.
+        let d: Value = serde_json::from_str(r#"{"a":null,"b":[1,{"x":"é","y":2.0}]}"#).unwrap();
+        assert_ne!(request_hash(&b), request_hash(&d));
         let mut canonical = String::new();
         canonical_json(&a, &mut canonical);
         assert_eq!(canonical, r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#);
-        // SHA-256 of that canonical text, as submit-order stores it.
+        // SHA-256 of that canonical text, as submit-order has always stored it.
         assert_eq!(
             request_hash(&a),
             Sha256::digest(canonical.as_bytes())
