@@ -425,19 +425,18 @@ async fn wait_for_result(
 }
 
 /// The order ids of the file's lines, but the ones the import reported as bad (read a line at a
-/// time, as the function does).
+/// time, as the function does: a line longer than it reads is skipped without being held).
 fn order_ids(file: &Path, bad_lines: &BTreeSet<u64>) -> Result<Vec<String>, Error> {
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(file)
-            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?,
-    );
+    let read_error = |e| Error::io(format!("reading {}", file.display()), e);
+    let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(read_error)?);
     let mut ids = Vec::new();
     let mut seen = BTreeSet::new();
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line = line.map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-        if bad_lines.contains(&(i as u64 + 1)) || line.len() > MAX_LINE_BYTES {
+    let mut number = 0u64;
+    while let Some(line) = next_line(&mut reader, MAX_LINE_BYTES).map_err(read_error)? {
+        number += 1;
+        let Some(line) = line.filter(|_| !bad_lines.contains(&number)) else {
             continue;
-        }
+        };
         let Ok(order) = serde_json::from_slice::<Value>(&line) else {
             continue;
         };
@@ -448,6 +447,36 @@ fn order_ids(file: &Path, bad_lines: &BTreeSet<u64>) -> Result<Vec<String>, Erro
         }
     }
     Ok(ids)
+}
+
+/// The next line (without its `\n`); `Some(None)` for a line longer than `max` bytes, which is
+/// read past without being kept; `None` at the end.
+fn next_line(reader: &mut impl BufRead, max: usize) -> std::io::Result<Option<Option<Vec<u8>>>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(any.then(|| (!too_long).then_some(line)));
+        }
+        any = true;
+        let (chunk, end) = match buf.iter().position(|b| *b == b'\n') {
+            Some(at) => (&buf[..at], Some(at + 1)),
+            None => (buf, None),
+        };
+        if !too_long && line.len() + chunk.len() <= max {
+            line.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            line = Vec::new();
+        }
+        let used = end.unwrap_or(buf.len());
+        reader.consume(used);
+        if end.is_some() {
+            return Ok(Some((!too_long).then_some(line)));
+        }
+    }
 }
 
 /// Poll the orders table (consistent BatchGetItem) until every order is PROCESSED or
@@ -561,6 +590,26 @@ async fn statuses(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_read_with_a_bound_and_long_ones_skipped() {
+        let text = b"a\n\nlonger than five\nbcd\nlast".to_vec();
+        let mut reader = std::io::BufReader::with_capacity(3, &text[..]);
+        let mut lines = Vec::new();
+        while let Some(line) = next_line(&mut reader, 5).unwrap() {
+            lines.push(line.map(|l| String::from_utf8(l).unwrap()));
+        }
+        assert_eq!(
+            lines,
+            [
+                Some("a".to_string()),
+                Some(String::new()),
+                None,
+                Some("bcd".to_string()),
+                Some("last".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn wildcards_match_as_eventbridge_does() {
