@@ -10,6 +10,7 @@
 
 pub(crate) mod permission;
 pub(crate) mod provider;
+mod targets;
 
 pub use permission::PermissionProvider;
 pub use provider::RuleProvider;
