@@ -7,8 +7,6 @@ mod common;
 #[path = "common/stack.rs"]
 mod stack;
 
-use std::time::{Duration, Instant};
-
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::BucketVersioningStatus;
 use common::TestEmulator;
@@ -37,33 +35,6 @@ rules:
     targets:
       - { queue: created, input_path: $.detail.object }
 "#;
-
-/// Messages of a queue (deleted) until `n` arrived; panics after 30 s.
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut bodies = Vec::new();
-    while bodies.len() < n {
-        assert!(Instant::now() < deadline, "{url}: {bodies:?} after 30 s");
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        for m in out.messages() {
-            bodies.push(serde_json::from_str(m.body().unwrap_or_default()).expect("JSON body"));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("DeleteMessage");
-        }
-    }
-    bodies
-}
 
 async fn bucket_exists(s3: &aws_sdk_s3::Client, bucket: &str) -> bool {
     s3.head_bucket().bucket(bucket).send().await.is_ok()
@@ -184,7 +155,7 @@ async fn buckets_are_private_announce_objects_and_keep_their_data() {
     let created = stack.queue_url(&sqs, "created").await;
     put(&s3, &drop, "elsewhere/ignored.jsonl", "{}\n").await;
     put(&s3, &drop, "in/orders-1.jsonl", "{}\n").await;
-    let got = receive(&sqs, &created, 1).await;
+    let got = common::receive_messages(&sqs, &created, 1).await;
     assert_eq!(got[0]["key"], json!("in/orders-1.jsonl"), "{got:?}");
     let more = sqs
         .receive_message()

@@ -9,8 +9,6 @@ mod common;
 #[path = "common/stack.rs"]
 mod stack;
 
-use std::time::{Duration, Instant};
-
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_sqs::types::QueueAttributeName;
 use common::TestEmulator;
@@ -45,38 +43,6 @@ rules:
     targets:
       - { topic: news, input_path: $.detail, dead_letter_queue: undeliverable }
 "#;
-
-/// Every message of a queue until `n` have arrived (deleting them), or panic after 30 s.
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut bodies = Vec::new();
-    while bodies.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "{url}: {} of {n} messages after 30 s: {bodies:?}",
-            bodies.len()
-        );
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        for m in out.messages() {
-            let body = m.body().unwrap_or_default();
-            bodies.push(serde_json::from_str(body).unwrap_or_else(|_| json!(body)));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("DeleteMessage");
-        }
-    }
-    bodies
-}
 
 async fn queue_policy(sqs: &aws_sdk_sqs::Client, url: &str) -> Value {
     let attrs = sqs
@@ -186,12 +152,18 @@ async fn rules_deliver_to_queues_and_topics_under_policies_scoped_to_them() {
     let summaries = stack.queue_url(&sqs, "summaries").await;
     let feed = stack.queue_url(&sqs, "topic-feed").await;
     let undeliverable = stack.queue_url(&sqs, "undeliverable").await;
-    assert_eq!(receive(&sqs, &copies, 1).await, vec![detail.clone()]);
     assert_eq!(
-        receive(&sqs, &summaries, 1).await,
+        common::receive_messages(&sqs, &copies, 1).await,
+        vec![detail.clone()]
+    );
+    assert_eq!(
+        common::receive_messages(&sqs, &summaries, 1).await,
         [json!({"order": "o-fan-1", "rule": stack.physical("to-queues")})]
     );
-    assert_eq!(receive(&sqs, &feed, 1).await, vec![detail.clone()]);
+    assert_eq!(
+        common::receive_messages(&sqs, &feed, 1).await,
+        vec![detail.clone()]
+    );
 
     // Each policy lets EventBridge in for the rules that target it, and nothing else.
     let to_queues = rule_arn(&events, &bus, &stack.physical("to-queues")).await;

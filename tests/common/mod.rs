@@ -263,3 +263,40 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// The bodies of a queue's messages (as JSON, or a JSON string when not JSON), deleted as they
+/// are received, until `n` have arrived; panics after 30 s.
+pub async fn receive_messages(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut bodies = Vec::new();
+    while bodies.len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url}: {} of {n} messages after 30 s: {bodies:?}",
+            bodies.len()
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for m in out.messages() {
+            let body = m.body().unwrap_or_default();
+            bodies.push(serde_json::from_str(body).unwrap_or_else(|_| serde_json::json!(body)));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+    bodies
+}

@@ -161,37 +161,43 @@ fn desired_props(ctx: &Ctx, bucket: &Bucket) -> Props {
     ])
 }
 
-/// The bucket's tags (none: an empty map); `None` when the bucket is gone.
+/// The bucket's tags (none: an empty map); `None` when the bucket is gone. Read once per plan
+/// (the bucket's read and discovery share it).
 async fn bucket_tags(
     ctx: &Ctx,
     res: &str,
     physical: &str,
 ) -> Result<Option<BTreeMap<String, String>>, Error> {
-    match ctx
-        .aws
-        .s3
-        .get_bucket_tagging()
-        .bucket(physical)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(
-            out.tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
-        )),
-        Err(e) => {
-            let e = Error::aws(res, "GetBucketTagging", e);
-            if is(&e, &["NoSuchTagSet"]) {
-                Ok(Some(BTreeMap::new()))
-            } else if is(&e, NOT_FOUND) {
-                Ok(None)
-            } else {
-                Err(e)
+    ctx.aws
+        .reads
+        .cloned("S3.GetBucketTagging", physical, || async {
+            match ctx
+                .aws
+                .s3
+                .get_bucket_tagging()
+                .bucket(physical)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(Some(
+                    out.tag_set()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect(),
+                )),
+                Err(e) => {
+                    let e = Error::aws(res, "GetBucketTagging", e);
+                    if is(&e, &["NoSuchTagSet"]) {
+                        Ok(Some(BTreeMap::new()))
+                    } else if is(&e, NOT_FOUND) {
+                        Ok(None)
+                    } else {
+                        Err(e)
+                    }
+                }
             }
-        }
-    }
+        })
+        .await
 }
 
 /// Every bucket of the account (ListBuckets), shared while planning.

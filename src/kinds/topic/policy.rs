@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::kinds::topic::provider::{owned_topics, topic_arn, NOT_FOUND};
+use crate::kinds::topic::provider::{owned_topics, topic_arn, topic_attributes, NOT_FOUND};
 use crate::resources::resource_policy::{self, policy_prop, service_statement, statements};
 use crate::resources::{
     absent_as_none, known_value, output, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop,
@@ -48,21 +48,10 @@ fn source_rules<'a>(spec: &'a Spec, topic: &str) -> Vec<&'a str> {
 
 /// The topic's policy document (`None` within: the topic has none; `None`: no topic).
 async fn current_policy(ctx: &Ctx, res: &str, arn: &str) -> Result<Option<Option<Value>>, Error> {
-    let got = ctx
-        .aws
-        .sns
-        .get_topic_attributes()
-        .topic_arn(arn)
-        .send()
-        .await
-        .map_err(|e| Error::aws(res, "GetTopicAttributes", e));
-    let Some(out) = absent_as_none(got, NOT_FOUND)? else {
+    let Some(attributes) = topic_attributes(ctx, res, arn).await? else {
         return Ok(None);
     };
-    let raw = out
-        .attributes()
-        .and_then(|a| a.get("Policy"))
-        .map(String::as_str);
+    let raw = attributes.get("Policy").map(String::as_str);
     resource_policy::parse_policy("the topic's policy", raw)
         .map(Some)
         .map_err(|e| Error::Other(format!("{res}: {e}")))

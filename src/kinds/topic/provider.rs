@@ -117,6 +117,29 @@ pub(crate) async fn topic_tags_now(
     }))
 }
 
+/// A topic's attributes (DisplayName, Policy...), or `None` if it is gone; read once per plan
+/// (the topic's read and its policy's discovery share it).
+pub(crate) async fn topic_attributes(
+    ctx: &Ctx,
+    resource: &str,
+    arn: &str,
+) -> Result<Option<HashMap<String, String>>, Error> {
+    ctx.aws
+        .reads
+        .cloned("SNS.GetTopicAttributes", arn, || async {
+            let got = ctx
+                .aws
+                .sns
+                .get_topic_attributes()
+                .topic_arn(arn)
+                .send()
+                .await
+                .map_err(|e| Error::aws(resource, "GetTopicAttributes", e));
+            Ok(absent_as_none(got, NOT_FOUND)?.map(|out| out.attributes.unwrap_or_default()))
+        })
+        .await
+}
+
 /// Topics named `<stack>-*` that carry this stack's ownership tag: (logical name, ARN).
 pub(crate) async fn owned_topics(
     ctx: &Ctx,
@@ -189,21 +212,10 @@ impl Provider for TopicProvider {
         let Some(arn) = topic_arn(ctx, &res, &physical).await? else {
             return Ok(None);
         };
-        let attributes = ctx
-            .aws
-            .sns
-            .get_topic_attributes()
-            .topic_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| Error::aws(&res, "GetTopicAttributes", e));
-        let Some(attributes) = absent_as_none(attributes, NOT_FOUND)? else {
+        let Some(attributes) = topic_attributes(ctx, &res, &arn).await? else {
             return Ok(None);
         };
-        let display_name = attributes
-            .attributes()
-            .and_then(|a| a.get("DisplayName"))
-            .map(String::as_str);
+        let display_name = attributes.get("DisplayName").map(String::as_str);
         let Some(tags) = topic_tags(ctx, &res, &arn).await? else {
             return Ok(None);
         };
