@@ -92,6 +92,8 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The EventBridge schema registry.
     pub schemas: aws_sdk_schemas::Client,
+    /// EventBridge Pipes: a table's change events.
+    pub pipes: aws_sdk_pipes::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub ses: aws_sdk_sesv2::Client,
@@ -195,6 +197,11 @@ impl Clients {
             ),
             schemas: aws_sdk_schemas::Client::from_conf(
                 aws_sdk_schemas::config::Builder::from(config)
+                    .interceptor(rec())
+                    .build(),
+            ),
+            pipes: aws_sdk_pipes::Client::from_conf(
+                aws_sdk_pipes::config::Builder::from(config)
                     .interceptor(rec())
                     .build(),
             ),

@@ -26,8 +26,10 @@ pub mod email_identity;
 pub mod event_schema;
 pub mod function;
 pub mod log_group;
+pub mod pipe;
 pub mod queue;
 pub mod rule;
+pub mod service_role;
 pub mod table;
 pub mod topic;
 pub mod trigger;
@@ -319,12 +321,14 @@ registry! {
         Subscription = "subscription" => topic::SubscriptionProvider,
         TopicPermission = "topic_permission" => topic::TopicPermissionProvider,
         Permission = "permission" => rule::PermissionProvider,
+        Pipe = "pipe" => pipe::PipeProvider,
         Rule = "rule" => rule::RuleProvider,
+        ServiceRole = "service_role" => service_role::SERVICE_ROLE_PROVIDER,
         QueuePolicy = "queue_policy" => queue::QueuePolicyProvider,
         TopicPolicy = "topic_policy" => topic::TopicPolicyProvider,
         Topic = "topic" => topic::TopicProvider,
         Function = "function" => function::FunctionProvider,
-        Role = "role" => function::RoleProvider,
+        Role = "role" => function::ROLE_PROVIDER,
         LogGroup = "log_group" => log_group::LogGroupProvider,
         EmailIdentity = "email_identity" => email_identity::EmailIdentityProvider,
         Queue = "queue" => queue::QueueProvider,

@@ -15,6 +15,7 @@ use crate::aws::Clients;
 use crate::error::Error;
 use crate::spec::model::{Ref, Spec, Template, TemplatePart};
 
+pub(crate) mod iam_role;
 pub mod policy;
 pub mod reads;
 pub mod resource_policy;

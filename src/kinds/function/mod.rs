@@ -10,7 +10,7 @@ pub(crate) mod role_details;
 pub(crate) mod shared;
 
 pub use provider::FunctionProvider;
-pub use role::RoleProvider;
+pub use role::{RoleProvider, ROLE_PROVIDER};
 
 use std::collections::{BTreeMap, BTreeSet};
 

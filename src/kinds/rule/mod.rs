@@ -49,6 +49,9 @@ pub enum Destination {
     Queue(String),
     /// A topic; its topic policy lets EventBridge publish for this rule only.
     Topic(String),
+    /// Another bus of the stack; EventBridge puts the event there with the rule's service role
+    /// (`crate::kinds::service_role`), which may put events on the rule's target buses only.
+    Bus(String),
 }
 
 impl Destination {
@@ -57,13 +60,17 @@ impl Destination {
             Destination::Function(_) => Section::Function,
             Destination::Queue(_) => Section::Queue,
             Destination::Topic(_) => Section::Topic,
+            Destination::Bus(_) => Section::Bus,
         }
     }
 
     /// Logical name of the destination in its section.
     pub fn name(&self) -> &str {
         match self {
-            Destination::Function(n) | Destination::Queue(n) | Destination::Topic(n) => n,
+            Destination::Function(n)
+            | Destination::Queue(n)
+            | Destination::Topic(n)
+            | Destination::Bus(n) => n,
         }
     }
 
@@ -80,18 +87,21 @@ impl Destination {
             Destination::Function(_) => Kind::Function,
             Destination::Queue(_) => Kind::Queue,
             Destination::Topic(_) => Kind::Topic,
+            Destination::Bus(_) => Kind::Bus,
         };
         ResourceId::new(kind, self.name())
     }
 
     /// The EventBridge target id: a function's logical name (as before other destinations
-    /// existed, so deployed function targets keep their ids), `queue-<name>` or `topic-<name>`.
+    /// existed, so deployed function targets keep their ids), `queue-<name>`, `topic-<name>` or
+    /// `bus-<name>`.
     /// Logical names are `[a-z0-9-]`, so ids never collide across kinds.
     pub fn target_id(&self) -> String {
         match self {
             Destination::Function(n) => n.clone(),
             Destination::Queue(n) => format!("queue-{n}"),
             Destination::Topic(n) => format!("topic-{n}"),
+            Destination::Bus(n) => format!("bus-{n}"),
         }
     }
 }
@@ -161,6 +171,11 @@ const TOPIC: Field = Field::name(
     Section::Topic,
     "A topic to publish the event to; the topic policy gets a statement letting EventBridge publish for this rule only.",
 );
+const TARGET_BUS: Field = Field::name(
+    "bus",
+    Section::Bus,
+    "Another bus in `buses` to put the event on; EventBridge does it with a role derived for this rule, allowed to put events on its target buses only.",
+);
 const INPUT_PATH: Field = Field::string(
     "input_path",
     "JSONPath of the part of the event to deliver instead of the whole event, e.g. `$.detail`.",
@@ -212,19 +227,20 @@ const TARGETS: Field = Field::list(
         FUNCTION,
         QUEUE,
         TOPIC,
+        TARGET_BUS,
         INPUT_PATH,
         INPUT_TRANSFORMER,
         RETRY,
         TARGET_DEAD_LETTER_QUEUE,
     ],
-    "1 to 5 destinations, each one of `function`, `queue` or `topic`, each at most once.",
+    "1 to 5 destinations, each one of `function`, `queue`, `topic` or `bus`, each at most once.",
 )
 .required();
 
 impl KindSpec for Rule {
     const SECTION: Section = Section::Rule;
     const SINGULAR: &'static str = "rule";
-    const DOC: &'static str = "EventBridge rules: an event pattern on a bus and the functions, queues and topics it delivers matching events to.";
+    const DOC: &'static str = "EventBridge rules: an event pattern on a bus and the functions, queues, topics and buses it delivers matching events to.";
     const RESOURCE: Kind = Kind::Rule;
     const FIELDS: &'static [Field] = &[BUS, DESCRIPTION, EVENT_PATTERN, TARGETS];
     const PHYSICAL_NAME: Option<NameLimit> = Some(NameLimit {
@@ -308,6 +324,7 @@ impl KindSpec for Rule {
                 }
                 Destination::Queue(q) => ResourceId::new(Kind::QueuePolicy, q.clone()),
                 Destination::Topic(t) => ResourceId::new(Kind::TopicPolicy, t.clone()),
+                Destination::Bus(_) => crate::kinds::service_role::rule_role(name),
             });
             if let Some(q) = &t.dead_letter_queue {
                 out.push(ResourceId::new(Kind::QueuePolicy, q.clone()));
@@ -329,13 +346,16 @@ fn destination(cx: &mut Checker<'_, '_>, t: &Fields<'_>, path: &str) -> Destinat
     if let Some(n) = cx.name(t, &TOPIC) {
         found.push(Destination::Topic(n));
     }
+    if let Some(n) = cx.name(t, &TARGET_BUS) {
+        found.push(Destination::Bus(n));
+    }
     if found.len() != 1 && !t.broken {
         let span = cx.span_at(path);
         cx.error(
             span,
             path,
             format!(
-                "a target has exactly one destination: give one of `function`, `queue`, `topic` (got {})",
+                "a target has exactly one destination: give one of `function`, `queue`, `topic`, `bus` (got {})",
                 found.len()
             ),
             Some("put each destination in a target of its own".into()),
@@ -525,7 +545,11 @@ fn pattern_templates(
 
 /// Any mapping, converted to JSON, checked against EventBridge's pattern grammar: every
 /// field maps to a list of values (or a nested mapping).
-fn event_pattern(cx: &mut Checker<'_, '_>, node: &Node, path: &str) -> serde_json::Value {
+pub(crate) fn event_pattern(
+    cx: &mut Checker<'_, '_>,
+    node: &Node,
+    path: &str,
+) -> serde_json::Value {
     if !super::non_empty_mapping(
         cx,
         node,
@@ -605,6 +629,34 @@ fn check_targets(cx: &mut Checker<'_, '_>, spec: &Spec) {
             let dest = &target.destination;
             if dest.name().is_empty() {
                 continue;
+            }
+            if let Destination::Bus(bus) = dest {
+                let p = format!("{base}[{i}].bus");
+                if *bus == rule.bus {
+                    let span = cx.span_at(&p);
+                    cx.error(
+                        span,
+                        &p,
+                        format!("a rule on bus `{bus}` cannot target the same bus: every event it puts there would match again"),
+                        Some("target another bus, or a function, queue or topic".into()),
+                    );
+                }
+                let role = crate::kinds::service_role::role_name(
+                    &spec.stack,
+                    &crate::kinds::service_role::Owner::Rule(name),
+                );
+                if role.len() > crate::kinds::service_role::MAX_ROLE_NAME {
+                    let span = cx.span_at(&p);
+                    cx.error(
+                        span,
+                        &p,
+                        format!(
+                            "the role EventBridge needs for a bus target would be named `{role}`, longer than IAM's {} characters",
+                            crate::kinds::service_role::MAX_ROLE_NAME
+                        ),
+                        Some("give the rule (or the stack) a shorter name".into()),
+                    );
+                }
             }
             if let Some(first) = rule.targets[..i]
                 .iter()

@@ -262,6 +262,9 @@ impl Provider for RuleProvider {
         );
         for t in &rule.targets {
             deps.push(t.destination.resource());
+            if matches!(t.destination, crate::kinds::rule::Destination::Bus(_)) {
+                deps.push(crate::kinds::service_role::rule_role(name));
+            }
             if let Some(q) = &t.dead_letter_queue {
                 deps.push(ResourceId::new(Kind::Queue, q.clone()));
             }
@@ -282,7 +285,7 @@ impl Provider for RuleProvider {
                 "description".into(),
                 text_value(rule.description.as_deref()).into(),
             ),
-            ("targets".into(), desired_targets(rule, known)),
+            ("targets".into(), desired_targets(name, rule, known)),
             ("tags".into(), desired_tags(ctx).into()),
         ])
     }
@@ -337,7 +340,7 @@ impl Provider for RuleProvider {
         let rule = declared(&ctx.spec.rules, name)?;
         let physical = ctx.physical_name(name);
         let bus = bus_physical(ctx, &rule.bus);
-        let Prop::Known(targets) = desired_targets(rule, known) else {
+        let Prop::Known(targets) = desired_targets(name, rule, known) else {
             return Err(Error::Other(format!(
                 "{res}: a target function or dead-letter queue is still unknown at create time"
             )));
@@ -556,7 +559,7 @@ mod tests {
 
     #[test]
     fn targets_are_sorted_by_id_with_retry_policy_and_dlq() {
-        let Prop::Known(targets) = desired_targets(&rule(), &known_all()) else {
+        let Prop::Known(targets) = desired_targets("x", &rule(), &known_all()) else {
             panic!("targets should be known");
         };
         assert_eq!(
@@ -594,12 +597,12 @@ mod tests {
     fn targets_are_unknown_until_every_dependency_exists() {
         let mut known = known_all();
         known.remove(&ResourceId::new(Kind::Queue, "rule-dlq"));
-        assert_eq!(desired_targets(&rule(), &known), Prop::Unknown);
+        assert_eq!(desired_targets("x", &rule(), &known), Prop::Unknown);
     }
 
     #[test]
     fn live_targets_round_trip_to_the_desired_form() {
-        let Prop::Known(desired) = desired_targets(&rule(), &known_all()) else {
+        let Prop::Known(desired) = desired_targets("x", &rule(), &known_all()) else {
             panic!("targets should be known");
         };
         let sdk: Vec<Target> = desired

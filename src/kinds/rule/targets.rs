@@ -22,6 +22,7 @@ pub(super) fn target_value(
     input: Value,
     retry_policy: Option<(Option<i32>, Option<i32>)>,
     dead_letter_arn: Option<&str>,
+    role_arn: Option<&str>,
 ) -> Value {
     json!({
         "id": id,
@@ -32,6 +33,7 @@ pub(super) fn target_value(
             "maximum_event_age_in_seconds": age,
         })),
         "dead_letter_arn": dead_letter_arn,
+        "role_arn": role_arn,
     })
 }
 
@@ -65,7 +67,8 @@ pub(super) fn sorted_targets(mut targets: Vec<Value>) -> Value {
 }
 
 /// Desired targets, or `Unknown` while a destination or dead-letter queue does not exist yet.
-pub(super) fn desired_targets(rule: &Rule, known: &Known) -> Prop {
+/// A bus target is put with the rule's service role (`rule`: the rule's logical name).
+pub(super) fn desired_targets(rule_name: &str, rule: &Rule, known: &Known) -> Prop {
     let mut targets = Vec::new();
     for t in &rule.targets {
         let Prop::Known(Value::String(arn)) = output(known, &t.destination.resource(), "arn")
@@ -79,6 +82,16 @@ pub(super) fn desired_targets(rule: &Rule, known: &Known) -> Prop {
                 _ => return Prop::Unknown,
             },
         };
+        let role_arn = match &t.destination {
+            crate::kinds::rule::Destination::Bus(_) => {
+                let role = crate::kinds::service_role::rule_role(rule_name);
+                match output(known, &role, "arn") {
+                    Prop::Known(Value::String(a)) => Some(a),
+                    _ => return Prop::Unknown,
+                }
+            }
+            _ => None,
+        };
         targets.push(target_value(
             &t.destination.target_id(),
             &arn,
@@ -88,6 +101,7 @@ pub(super) fn desired_targets(rule: &Rule, known: &Known) -> Prop {
                 i32::try_from(t.maximum_event_age_secs).ok(),
             )),
             dead_letter_arn.as_deref(),
+            role_arn.as_deref(),
         ));
     }
     Prop::Known(sorted_targets(targets))
@@ -101,6 +115,7 @@ pub(super) fn live_target_value(t: &Target) -> Value {
         t.retry_policy()
             .map(|r| (r.maximum_retry_attempts(), r.maximum_event_age_in_seconds())),
         t.dead_letter_config().and_then(|d| d.arn()),
+        t.role_arn(),
     )
 }
 
@@ -138,6 +153,9 @@ pub(super) fn sdk_target(res: &str, v: &Value) -> Result<Target, Error> {
                 .set_maximum_event_age_in_seconds(num("maximum_event_age_in_seconds"))
                 .build(),
         );
+    }
+    if let Some(role) = v["role_arn"].as_str() {
+        b = b.role_arn(role);
     }
     if let Some(dlq) = v["dead_letter_arn"].as_str() {
         b = b.dead_letter_config(DeadLetterConfig::builder().arn(dlq).build());

@@ -2,13 +2,15 @@
 //! `delete` items.
 
 pub(crate) mod provider;
+mod stream;
 
 pub use provider::TableProvider;
 
 use super::{Kind, KindSpec, Section};
 use crate::resources::ResourceId;
 use crate::spec::decode::{Checker, Fields};
-use crate::spec::schema::{Field, NameLimit, VerbDef};
+use crate::spec::schema::{Field, NameLimit, Type, VerbDef};
+use crate::spec::Spec;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -19,6 +21,23 @@ pub struct Table {
     pub point_in_time_recovery: bool,
     pub ttl_attribute: Option<String>,
     pub deletion_protection: bool,
+    /// `stream: changes`: the DynamoDB stream with new and old images.
+    pub stream: bool,
+    /// Each stream record published on a bus by an EventBridge Pipe.
+    pub change_events: Option<ChangeEvents>,
+}
+
+/// `change_events:` of a table: its pipe's target and what the events look like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEvents {
+    /// Logical name of the bus.
+    pub bus: String,
+    /// The events' `source`.
+    pub source: String,
+    /// The events' `detail-type`.
+    pub detail_type: String,
+    /// An EventBridge pattern on the stream record: only matching records are published.
+    pub filter: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +105,48 @@ const DELETION_PROTECTION: Field = Field::boolean(
     "While true, DynamoDB refuses to delete the table, and so does `down`.",
 );
 
+const STREAM: Field = Field::choice(
+    "stream",
+    &["changes"],
+    None,
+    "`changes`: the table's DynamoDB stream, every item change with its new and old image (kept 24 hours).",
+);
+const CHANGE_EVENTS_BUS: Field = Field::name(
+    "bus",
+    Section::Bus,
+    "A bus in `buses`: where each change is published.",
+)
+.required();
+const CHANGE_EVENTS_SOURCE: Field = Field::string(
+    "source",
+    "The events' `source` (default `orderflow.tables.<table>`), for rules to match.",
+);
+const CHANGE_EVENTS_DETAIL_TYPE: Field = Field::string(
+    "detail_type",
+    "The events' `detail-type` (default `Table item changed`).",
+);
+const CHANGE_EVENTS_FILTER: Field = Field::new(
+    "filter",
+    Type::Pattern,
+    "An EventBridge pattern on the stream record (`eventName`, `dynamodb.NewImage`...): only matching changes are published.",
+);
+const CHANGE_EVENTS: Field = Field::mapping(
+    "change_events",
+    &[
+        CHANGE_EVENTS_BUS,
+        CHANGE_EVENTS_SOURCE,
+        CHANGE_EVENTS_DETAIL_TYPE,
+        CHANGE_EVENTS_FILTER,
+    ],
+    "Publish every change of the stream (`stream: changes`) on a bus, with an EventBridge Pipe `<stack>-<table>-changes`; the event's `detail` is the stream record.",
+);
+
+/// EventBridge's limits on an event's source and detail-type.
+const MAX_SOURCE: usize = 256;
+const MAX_DETAIL_TYPE: usize = 128;
+/// EventBridge Pipes names are at most 64 characters.
+const MAX_PIPE_NAME: usize = 64;
+
 impl KindSpec for Table {
     const SECTION: Section = Section::Table;
     const SINGULAR: &'static str = "table";
@@ -98,8 +159,10 @@ impl KindSpec for Table {
         POINT_IN_TIME_RECOVERY,
         TTL_ATTRIBUTE,
         DELETION_PROTECTION,
+        STREAM,
+        CHANGE_EVENTS,
     ];
-    const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "stream_arn"];
     const SHOWN_OUTPUT: Option<&'static str> = Some("name");
     const VERBS: &'static [VerbDef] = &[
         // Only what a function calls: a conditional PutItem/UpdateItem is that action alone (its
@@ -135,7 +198,7 @@ impl KindSpec for Table {
         what: "DynamoDB table names",
     });
 
-    fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, _name: &str) -> Table {
+    fn decode(cx: &mut Checker<'_, '_>, f: &Fields<'_>, name: &str) -> Table {
         let partition_key = match cx.mapping(f, &PARTITION_KEY) {
             Some(k) => key_attribute(cx, &k),
             None => {
@@ -168,6 +231,20 @@ impl KindSpec for Table {
             check_attribute_name(cx, ttl, &f.path_of(TTL_ATTRIBUTE.key));
         }
         let deletion_protection = cx.boolean(f, &DELETION_PROTECTION);
+        let stream = cx.choice(f, &STREAM).is_some();
+        let change_events = cx
+            .mapping(f, &CHANGE_EVENTS)
+            .map(|ce| change_events(cx, &ce, name));
+        if change_events.is_some() && !stream {
+            let p = f.path_of(CHANGE_EVENTS.key);
+            let span = cx.key_span(&p);
+            cx.error(
+                span,
+                &p,
+                "change events come from the table's stream, which is not enabled",
+                Some("add `stream: changes` to the table".into()),
+            );
+        }
         Table {
             partition_key: partition_key.unwrap_or(KeyAttribute {
                 name: String::new(),
@@ -178,11 +255,78 @@ impl KindSpec for Table {
             point_in_time_recovery,
             ttl_attribute,
             deletion_protection,
+            stream,
+            change_events,
         }
     }
 
+    fn check(cx: &mut Checker<'_, '_>, spec: &Spec) {
+        for (name, table) in &spec.tables {
+            if table.change_events.is_none() {
+                continue;
+            }
+            let p = format!("tables.{name}.change_events");
+            let names = [
+                crate::kinds::pipe::pipe_name(&spec.stack, name),
+                crate::kinds::service_role::role_name(
+                    &spec.stack,
+                    &crate::kinds::service_role::Owner::Pipe(name),
+                ),
+            ];
+            for (what, physical) in ["pipe", "role"].iter().zip(names) {
+                let max = if *what == "pipe" {
+                    MAX_PIPE_NAME
+                } else {
+                    crate::kinds::service_role::MAX_ROLE_NAME
+                };
+                if physical.len() > max {
+                    let span = cx.key_span(&p);
+                    cx.error(
+                        span,
+                        &p,
+                        format!("the change events' {what} would be named `{physical}`, longer than the {max} characters AWS allows"),
+                        Some("give the table (or the stack) a shorter name".into()),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The table; with change events, its pipe and the role the pipe assumes.
     fn resources(&self, name: &str, out: &mut Vec<ResourceId>) {
         out.push(ResourceId::new(Kind::Table, name));
+        if self.change_events.is_some() {
+            out.push(ResourceId::new(Kind::Pipe, name));
+            out.push(crate::kinds::service_role::pipe_role(name));
+        }
+    }
+}
+
+fn change_events(cx: &mut Checker<'_, '_>, f: &Fields<'_>, table: &str) -> ChangeEvents {
+    let bus = cx.name(f, &CHANGE_EVENTS_BUS).unwrap_or_default();
+    let source = super::text_at_most(cx, f, &CHANGE_EVENTS_SOURCE, MAX_SOURCE)
+        .unwrap_or_else(|| format!("orderflow.tables.{table}"));
+    if source.starts_with("aws.") {
+        let p = f.path_of(CHANGE_EVENTS_SOURCE.key);
+        let span = cx.span_at(&p);
+        cx.error(
+            span,
+            &p,
+            "sources starting with `aws.` are reserved for AWS services",
+            None,
+        );
+    }
+    let detail_type = super::text_at_most(cx, f, &CHANGE_EVENTS_DETAIL_TYPE, MAX_DETAIL_TYPE)
+        .unwrap_or_else(|| "Table item changed".to_string());
+    let filter = f.get(CHANGE_EVENTS_FILTER.key).map(|node| {
+        let p = f.path_of(CHANGE_EVENTS_FILTER.key);
+        crate::kinds::rule::event_pattern(cx, node, &p)
+    });
+    ChangeEvents {
+        bus,
+        source,
+        detail_type,
+        filter,
     }
 }
 

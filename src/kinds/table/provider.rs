@@ -24,6 +24,8 @@ use crate::retry::{poll_until, retry, Backoff};
 use crate::spec::model::{Billing, KeyKind, Table};
 use crate::spec::Spec;
 
+use super::stream;
+
 pub struct TableProvider;
 
 /// DynamoDB's answer for a table that does not exist.
@@ -157,7 +159,11 @@ async fn describe_now(
     Ok(absent_as_none(described, NOT_FOUND)?.and_then(|out| out.table().cloned()))
 }
 
-async fn wait_active(ctx: &Ctx, res: &str, physical: &str) -> Result<TableDescription, Error> {
+pub(super) async fn wait_active(
+    ctx: &Ctx,
+    res: &str,
+    physical: &str,
+) -> Result<TableDescription, Error> {
     poll_until(
         format!("{res}: waiting for ACTIVE"),
         UNTIL_ACTIVE,
@@ -312,11 +318,15 @@ fn explain_ttl_error(err: Error) -> Error {
     }
 }
 
-fn outputs(physical: &str, arn: &str) -> Outputs {
-    Outputs::from([
+fn outputs(physical: &str, arn: &str, t: &TableDescription) -> Outputs {
+    let mut out = Outputs::from([
         ("name".to_string(), physical.to_string()),
         ("arn".to_string(), arn.to_string()),
-    ])
+    ]);
+    if let Some(stream) = stream::stream_arn(t) {
+        out.insert("stream_arn".to_string(), stream.to_string());
+    }
+    out
 }
 
 fn arn_of(res: &str, t: &TableDescription) -> Result<String, Error> {
@@ -335,6 +345,11 @@ async fn create_table(ctx: &Ctx, res: &str, physical: &str, t: &Table) -> Result
         .table_name(physical)
         .billing_mode(BillingMode::from(billing_mode_str(t.billing)))
         .deletion_protection_enabled(t.deletion_protection)
+        .set_stream_specification(if t.stream {
+            Some(stream::specification(res, true)?)
+        } else {
+            None
+        })
         .set_tags(Some(dynamo_tags(res, &ctx.tags())?));
     for (name, key_type, kind) in key_elements(t) {
         request = request
@@ -401,6 +416,7 @@ impl Provider for TableProvider {
                     .into(),
             ),
             ("deletion_protection".into(), t.deletion_protection.into()),
+            ("stream".into(), stream::desired_value(t.stream).into()),
             ("tags".into(), desired_tags(ctx).into()),
         ])
     }
@@ -417,6 +433,7 @@ impl Provider for TableProvider {
         }
         let arn = arn_of(&res, &table)?;
         let mut props = described_props(&table);
+        props.insert("stream".into(), stream::stream_value(&table));
 
         let backups = ctx
             .aws
@@ -454,7 +471,7 @@ impl Provider for TableProvider {
         props.insert("tags".into(), live_managed_tags(ctx, &tags));
         Ok(Some(Live {
             props,
-            outputs: outputs(&physical, &arn),
+            outputs: outputs(&physical, &arn, &table),
             owned: ctx.is_owned(&tags),
         }))
     }
@@ -485,7 +502,7 @@ impl Provider for TableProvider {
         if let Some(attribute) = &t.ttl_attribute {
             set_ttl(ctx, &res, &physical, attribute, true).await?;
         }
-        Ok(outputs(&physical, &arn_of(&res, &table)?))
+        Ok(outputs(&physical, &arn_of(&res, &table)?, &table))
     }
 
     async fn update(
@@ -520,6 +537,7 @@ impl Provider for TableProvider {
         let mut pitr = None;
         let mut ttl: Option<(Option<String>, Option<String>)> = None;
         let mut tags = None;
+        let mut stream_change = None;
         for change in changes {
             let value = known_value(&res, change)?;
             match change.attribute.as_str() {
@@ -543,6 +561,7 @@ impl Provider for TableProvider {
                     ttl = Some((old, value.as_str().map(str::to_string)));
                 }
                 "tags" => tags = Some(tags_to_set(value, change.old.as_ref())),
+                "stream" => stream_change = Some((change.old.clone(), !value.is_null())),
                 other => return Err(unknown_attribute(&res, other)),
             }
         }
@@ -555,6 +574,9 @@ impl Provider for TableProvider {
                 .await
                 .map_err(|e| Error::aws(&res, "UpdateTable", e))?;
             wait_active(ctx, &res, &physical).await?;
+        }
+        if let Some((old, enabled)) = &stream_change {
+            stream::set_stream(ctx, &res, &physical, old.as_ref(), *enabled).await?;
         }
         if let Some(enabled) = pitr {
             set_pitr(ctx, &res, &physical, enabled).await?;
@@ -597,6 +619,11 @@ impl Provider for TableProvider {
                 .send()
                 .await
                 .map_err(|e| Error::aws(&res, "TagResource", e))?;
+        }
+        if stream_change.is_some() {
+            // A new stream has a new ARN.
+            let table = wait_active(ctx, &res, &physical).await?;
+            return Ok(outputs(&physical, &arn, &table));
         }
         Ok(live.outputs.clone())
     }
