@@ -261,3 +261,140 @@ async fn rules_deliver_to_queues_and_topics_under_policies_scoped_to_them() {
         .expect("ListQueues");
     assert!(left.queue_urls().is_empty(), "{:?}", left.queue_urls());
 }
+
+const BUS_PIPELINE: &str = r#"
+stack: STACK
+buses:
+  intake: {}
+  partners: {}
+queues:
+  partner-feed: {}
+rules:
+  forward:
+    bus: intake
+    event_pattern: { source: [test.orders] }
+    targets:
+      - { bus: partners }
+  collect:
+    bus: partners
+    event_pattern: { source: [test.orders] }
+    targets:
+      - { queue: partner-feed, input_path: $.detail }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_forwards_to_another_bus_with_a_role_only_it_may_assume() {
+    let emu = TestEmulator::start();
+    let stack = Stack::with_pipeline(&emu, "busfwd", BUS_PIPELINE);
+    stack.up();
+    let config = stack.config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&config);
+    let intake = stack.physical("intake");
+    let partners = stack.physical("partners");
+
+    // An event on one bus arrives on the other, where the second rule delivers it.
+    let detail = json!({"order_id": "o-fwd-1"});
+    let put = events
+        .put_events()
+        .entries(
+            PutEventsRequestEntry::builder()
+                .event_bus_name(&intake)
+                .source("test.orders")
+                .detail_type("OrderPlaced")
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutEvents");
+    assert_eq!(put.failed_entry_count(), 0);
+    let feed = stack.queue_url(&sqs, "partner-feed").await;
+    assert_eq!(common::receive_messages(&sqs, &feed, 1).await, vec![detail]);
+
+    // The target names the other bus and the rule's role; the role may be assumed by
+    // EventBridge for this rule only, and may put events on that bus only.
+    let forward = stack.physical("forward");
+    let targets = events
+        .list_targets_by_rule()
+        .rule(&forward)
+        .event_bus_name(&intake)
+        .send()
+        .await
+        .expect("ListTargetsByRule");
+    let target = &targets.targets()[0];
+    let partners_arn = format!("arn:aws:events:us-east-1:000000000000:event-bus/{partners}");
+    assert_eq!(target.arn(), partners_arn);
+    assert_eq!(target.id(), "bus-partners");
+    let role_name = format!("{forward}.rule");
+    assert!(
+        target
+            .role_arn()
+            .is_some_and(|r| r.ends_with(&format!("/{role_name}"))),
+        "{target:?}"
+    );
+    let role = iam
+        .get_role()
+        .role_name(&role_name)
+        .send()
+        .await
+        .expect("GetRole")
+        .role
+        .expect("role");
+    let trust = orderflow::resources::policy::decode_policy_document(
+        role.assume_role_policy_document().expect("trust"),
+    )
+    .expect("trust JSON");
+    let st = &trust["Statement"][0];
+    assert_eq!(st["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(
+        st["Condition"]["StringEquals"]["aws:SourceArn"],
+        rule_arn(&events, &intake, &forward).await
+    );
+    let policy = iam
+        .get_role_policy()
+        .role_name(&role_name)
+        .policy_name(orderflow::resources::policy::INLINE_POLICY_NAME)
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    let policy =
+        orderflow::resources::policy::decode_policy_document(policy.policy_document()).unwrap();
+    assert_eq!(
+        orderflow::resources::policy::actions_and_resources(&policy),
+        [("events:PutEvents".to_string(), partners_arn.clone())]
+    );
+
+    let plan = stack.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+
+    // A rule may not forward to its own bus: every event would match again.
+    stack.edit("      - { bus: partners }", "      - { bus: intake }");
+    let loop_plan = stack.run(&["plan"]);
+    assert_eq!(loop_plan.status.code(), Some(1), "{}", stderr(&loop_plan));
+    assert!(
+        stderr(&loop_plan).contains("cannot target the same bus"),
+        "{}",
+        stderr(&loop_plan)
+    );
+    stack.edit("      - { bus: intake }", "      - { bus: partners }");
+
+    let down = stack.run(&["down", "--yes"]);
+    assert!(
+        down.status.success(),
+        "{}\n{}",
+        stdout(&down),
+        stderr(&down)
+    );
+    assert!(
+        iam.get_role().role_name(&role_name).send().await.is_err(),
+        "the rule's role is left after down"
+    );
+}
