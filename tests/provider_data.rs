@@ -61,6 +61,7 @@ async fn bus_lifecycle() {
         "orders".into(),
         Bus {
             description: Some("order events".into()),
+            ..Default::default()
         },
     );
     let c = ctx(endpoint, spec.clone()).await;
@@ -488,6 +489,8 @@ async fn table_lifecycle() {
             point_in_time_recovery: true,
             ttl_attribute: Some("expires_at".into()),
             deletion_protection: true,
+            stream: false,
+            change_events: None,
         },
     );
     let c = ctx(endpoint, spec.clone()).await;

@@ -270,7 +270,7 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .send()
         .await
         .unwrap();
-    assert_eq!(queues.queue_urls().len(), 5, "{queues:?}\n{faults}");
+    assert_eq!(queues.queue_urls().len(), 6, "{queues:?}\n{faults}");
     let functions: Vec<_> = lambda
         .list_functions()
         .send()
@@ -293,7 +293,12 @@ pub async fn assert_nothing_duplicated(rig: &Rig, stack: &Stack) {
         .map(|r| r.role_name().to_string())
         .filter(|n| n.starts_with(&format!("{}-", stack.name)))
         .collect();
-    assert_eq!(roles.len(), 6, "{roles:?}\n{faults}");
+    // A role per function, and the one EventBridge Pipes assumes for the orders table's changes.
+    assert_eq!(roles.len(), 7, "{roles:?}\n{faults}");
+    assert!(
+        roles.contains(&format!("{}-orders.pipe", stack.name)),
+        "{roles:?}\n{faults}"
+    );
     // One imports bucket, and the rule taking its files (on the default bus) with one target.
     let buckets = stack_buckets(rig, stack).await;
     assert_eq!(buckets.len(), 1, "{buckets:?}\n{faults}");

@@ -748,13 +748,13 @@ rules:
         );
         let all = errors(&text).join("\n");
         for expected in [
-            "p.yaml:11:9: rules.r.targets[0]: a target has exactly one destination: give one of `function`, `queue`, `topic` (got 2)",
+            "p.yaml:11:9: rules.r.targets[0]: a target has exactly one destination: give one of `function`, `queue`, `topic`, `bus` (got 2)",
             "rules.r.targets[1].input_path: `detail` is not a JSONPath into the event",
             "rules.r.targets[2].queue: queue q is already a target of this rule (targets[1])",
             "rules.r.targets[5].input_transformer: a target takes `input_path` or `input_transformer`, not both",
             "rules.r.targets[3].input_transformer.paths.aws.x: `aws.x` is not a variable name EventBridge accepts",
             "rules.r.targets[3].input_transformer.template: the template uses <missing>, which `paths` does not define",
-            "rules.r.targets[4]: a target has exactly one destination: give one of `function`, `queue`, `topic` (got 0)",
+            "rules.r.targets[4]: a target has exactly one destination: give one of `function`, `queue`, `topic`, `bus` (got 0)",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }

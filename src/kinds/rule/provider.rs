@@ -571,6 +571,7 @@ mod tests {
                     "input": {"path": "$.detail"},
                     "retry_policy": {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400},
                     "dead_letter_arn": null,
+                    "role_arn": null,
                 },
                 {
                     "id": "topic-news",
@@ -581,6 +582,7 @@ mod tests {
                     },
                     "retry_policy": {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400},
                     "dead_letter_arn": null,
+                    "role_arn": null,
                 },
                 {
                     "id": "validate-order",
@@ -588,6 +590,7 @@ mod tests {
                     "input": null,
                     "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
                     "dead_letter_arn": "arn:aws:sqs:us-east-1:1:shop-rule-dlq",
+                    "role_arn": null,
                 },
             ])
         );

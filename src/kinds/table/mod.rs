@@ -162,7 +162,7 @@ impl KindSpec for Table {
         STREAM,
         CHANGE_EVENTS,
     ];
-    const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "stream_arn"];
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
     const SHOWN_OUTPUT: Option<&'static str> = Some("name");
     const VERBS: &'static [VerbDef] = &[
         // Only what a function calls: a conditional PutItem/UpdateItem is that action alone (its
@@ -356,5 +356,71 @@ fn check_attribute_name(cx: &mut Checker<'_, '_>, name: &str, path: &str) {
             ),
             None,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kinds::test_support::errors;
+
+    const HEAD: &str = "stack: shop
+buses: { orders: {} }
+tables:
+  orders:
+    partition_key: { name: order_id, type: S }
+";
+
+    #[test]
+    fn change_events_decode_with_their_defaults_and_derive_a_pipe_and_its_role() {
+        let text = format!(
+            "{HEAD}    stream: changes
+    change_events:
+      bus: orders
+      filter: {{ eventName: [INSERT] }}
+"
+        );
+        let spec = crate::spec::parse("p.yaml", &text).expect("valid");
+        let t = &spec.tables["orders"];
+        assert!(t.stream);
+        let events = t.change_events.as_ref().expect("change events");
+        assert_eq!(events.bus, "orders");
+        assert_eq!(events.source, "orderflow.tables.orders");
+        assert_eq!(events.detail_type, "Table item changed");
+        assert_eq!(
+            events.filter,
+            Some(serde_json::json!({ "eventName": ["INSERT"] }))
+        );
+        let ids: Vec<String> = spec.resources().iter().map(ToString::to_string).collect();
+        assert!(ids.contains(&"pipe.orders".to_string()), "{ids:?}");
+        assert!(
+            ids.contains(&"service_role.pipe/orders".to_string()),
+            "{ids:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_change_events_are_reported_where_they_are_written() {
+        let text = format!(
+            "{HEAD}    stream: everything
+    change_events:
+      bus: payments
+      source: aws.dynamodb
+      filter: []
+  a-table-whose-name-is-long-enough-to-overflow-the-pipe-name:
+    partition_key: {{ name: id, type: S }}
+    change_events: {{ bus: orders }}
+"
+        );
+        let all = errors(&text).join("\n");
+        for expected in [
+            "p.yaml:6:13: tables.orders.stream: must be one of changes, got \"everything\"",
+            "tables.orders.change_events.bus: no bus named `payments`",
+            "tables.orders.change_events.source: sources starting with `aws.` are reserved",
+            "tables.orders.change_events.filter: expected a non-empty mapping",
+            "change_events: change events come from the table's stream, which is not enabled",
+            "the change events' pipe would be named `shop-a-table-whose-name-is-long-enough-to-overflow-the-pipe-name-changes`, longer than the 64 characters",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
     }
 }

@@ -733,6 +733,8 @@ mod tests {
             point_in_time_recovery: true,
             ttl_attribute: Some("expires".into()),
             deletion_protection: false,
+            stream: false,
+            change_events: None,
         }
     }
 
