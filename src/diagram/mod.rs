@@ -189,6 +189,14 @@ impl Diagram {
                 }
             }
         }
+        // A table's change events: its pipe publishes the stream's changes on the bus.
+        for (name, table) in &spec.tables {
+            if let Some(events) = &table.change_events {
+                let from = b.entry(Section::Table, name);
+                let to = b.entry(Section::Bus, &events.bus);
+                b.edge(from, to, events.detail_type.clone(), Line::Flow);
+            }
+        }
         for (name, f) in &spec.functions {
             let id = b.entry(Section::Function, name);
             for grant in &f.access {
