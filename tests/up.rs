@@ -397,7 +397,10 @@ async fn moving_a_rule_to_another_bus_removes_it_from_the_old_one() {
         "buses:\n",
         "buses:\n  audit:\n    description: \"Second bus\"\n",
     );
-    stack.edit("    bus: orders\n", "    bus: audit\n");
+    stack.edit(
+        "  order-placed:\n    bus: orders\n",
+        "  order-placed:\n    bus: audit\n",
+    );
     let plan = stack.json(&["plan", "--output", "json"]);
     let removals = plan["removals"].as_array().unwrap();
     assert_eq!(removals.len(), 1, "{plan}");
@@ -429,10 +432,11 @@ async fn moving_a_rule_to_another_bus_removes_it_from_the_old_one() {
                 .collect::<Vec<_>>()
         }
     };
-    // Only the moved rule left the old bus (order-finished, for notifications, stays there).
+    // Only the moved rule left the old bus (order-finished, for notifications, and
+    // order-audit, for the audit trail, stay there).
     assert_eq!(
         on(stack.physical("orders")).await,
-        vec![stack.physical("order-finished")]
+        vec![stack.physical("order-audit"), stack.physical("order-finished")]
     );
     assert_eq!(
         on(stack.physical("audit")).await,
