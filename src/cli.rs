@@ -126,8 +126,9 @@ pub enum Command {
     /// needs attention (a dead-letter queue holds messages, an alarm is in ALARM...).
     Status,
     /// Print schemas: `schema events [EVENT]`, the OpenAPI 3 schemas of the events the
-    /// pipeline publishes, as `up` puts them in the EventBridge schema registry; `schema
-    /// pipeline`, the JSON Schema of pipeline.yaml for editors.
+    /// pipeline publishes, as `up` puts them in the EventBridge schema registry (`--diff`:
+    /// compared with the ones EventBridge discovered on the bus); `schema pipeline`, the JSON
+    /// Schema of pipeline.yaml for editors.
     Schema(SchemaArgs),
     /// What waits in the stack's dead-letter queues and why; move it back once fixed.
     Dlq(DlqArgs),
@@ -243,6 +244,16 @@ pub struct SchemaEventsArgs {
     /// Only this event: its detail-type (`OrderPlaced`) or schema name
     /// (`orderflow.orders@OrderPlaced`).
     pub event: Option<String>,
+    /// Compare with the schemas EventBridge discovered on the deployed stack's bus (registry
+    /// `discovered-schemas`; needs `schemas: { discover: true }` on the bus): per event only
+    /// generated, only discovered, same or differing, with the differing properties. Exit 2
+    /// when an event differs or is only discovered.
+    #[arg(long)]
+    pub diff: bool,
+    /// With --diff: the bus whose discoverer to report (default: the one bus with
+    /// `schemas: { discover: true }`, or the only bus).
+    #[arg(long, requires = "diff")]
+    pub bus: Option<String>,
 }
 
 #[derive(Debug, Args)]

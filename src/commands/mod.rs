@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Local(a) => local::run(g, a).await,
         Command::Unlock(a) => unlock::run(g, a).await,
         Command::Status => status::run(g).await,
-        Command::Schema(a) => schema::run(g, a),
+        Command::Schema(a) => schema::run(g, a).await,
         Command::Dlq(a) => dlq::run(g, a).await,
         Command::Logs(a) => logs::run(g, a).await,
         Command::Trace(a) => trace::run(g, a).await,

@@ -2,6 +2,10 @@
 //! as `up` puts them in the EventBridge schema registry (generated from the order-domain types).
 //! `orderflow schema pipeline`: the JSON Schema of pipeline.yaml, for editors.
 //! No AWS call and no pipeline file: the schemas are the code's, whatever the pipeline declares.
+//! `orderflow schema events --diff` is the exception: it compares those schemas with the ones
+//! EventBridge discovered on the deployed stack's bus ([`diff`]).
+
+pub mod diff;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -71,8 +75,9 @@ impl fmt::Display for EventSchemas {
     }
 }
 
-pub fn run(g: &Global, args: SchemaArgs) -> Result<ExitCode, Error> {
+pub async fn run(g: &Global, args: SchemaArgs) -> Result<ExitCode, Error> {
     match args.command {
+        SchemaCommand::Events(a) if a.diff => diff::run(g, a).await,
         SchemaCommand::Events(a) => events(g, a),
         SchemaCommand::Pipeline => pipeline(),
     }

@@ -22,6 +22,7 @@ pub mod alarm;
 pub mod api;
 pub mod bucket;
 pub mod bus;
+pub mod discoverer;
 pub mod email_identity;
 pub mod event_schema;
 pub mod function;
@@ -333,6 +334,7 @@ registry! {
         EmailIdentity = "email_identity" => email_identity::EmailIdentityProvider,
         Queue = "queue" => queue::QueueProvider,
         Bucket = "bucket" => bucket::BucketProvider,
+        Discoverer = "discoverer" => discoverer::DiscovererProvider,
         Bus = "bus" => bus::BusProvider,
         Table = "table" => table::TableProvider,
     }

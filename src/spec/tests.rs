@@ -281,7 +281,7 @@ fn unknown_key_with_did_you_mean() {
     let err = parse("p.yaml", "stack: s\nbuses: { b: { colour: red } }\n").expect_err("invalid");
     assert_eq!(
         err.errors[0].help.as_deref(),
-        Some("allowed keys here: description")
+        Some("allowed keys here: description, schemas")
     );
 }
 

@@ -334,6 +334,7 @@ mod tests {
             "orders".into(),
             crate::spec::model::Bus {
                 description: Some("order events".into()),
+                ..Default::default()
             },
         );
         spec.buses.insert("plain".into(), Default::default());

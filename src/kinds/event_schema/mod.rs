@@ -162,12 +162,21 @@ pub(crate) fn split_logical(name: &str) -> Result<(&str, PublishedEvent), Error>
 /// The Schemas API's answer for a registry or schema that does not exist.
 pub(crate) const NOT_FOUND: &[&str] = &["NotFoundException"];
 
+/// Why the registry and its schemas cannot be managed at this endpoint, if so (see
+/// [`schemas_api_missing`]).
+pub(crate) async fn unsupported(ctx: &Ctx) -> Result<Option<String>, Error> {
+    Ok(schemas_api_missing(ctx)
+        .await?
+        .map(|why| format!("{why}; the schema registry is managed on AWS only")))
+}
+
 /// Why the Schemas API cannot be used at this endpoint, if so. Only a custom endpoint (a local
 /// emulator) is asked — with one ListRegistries, shared while planning — and only an answer
 /// that is not an AWS error at all (MiniStack: HTTP 400 `{"error": "Unsupported service:
 /// schemas"}`, no error code) counts as "no such API". On AWS this is always `None`: a failing
-/// Schemas call there is an error to report, never a reason to skip.
-pub(crate) async fn unsupported(ctx: &Ctx) -> Result<Option<String>, Error> {
+/// Schemas call there is an error to report, never a reason to skip. Each user of the API
+/// (the registry, schema discovery) adds what it skips.
+pub(crate) async fn schemas_api_missing(ctx: &Ctx) -> Result<Option<String>, Error> {
     if !ctx.aws.custom_endpoint {
         return Ok(None);
     }
@@ -197,8 +206,7 @@ pub(crate) async fn unsupported(ctx: &Ctx) -> Result<Option<String>, Error> {
                     }
                     let shown: String = body.chars().take(120).collect();
                     Some(format!(
-                        "this endpoint has no EventBridge Schemas API (ListRegistries answered HTTP {status} {shown}); \
-                         the schema registry is managed on AWS only"
+                        "this endpoint has no EventBridge Schemas API (ListRegistries answered HTTP {status} {shown})"
                     ))
                 }
                 Err(e) => return Err(Error::aws("event_schemas", "ListRegistries", e)),
