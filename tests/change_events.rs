@@ -181,6 +181,41 @@ async fn the_audit_queue_gets_one_change_event_per_status_transition() {
         )
     );
 
+    // IAM's policy simulator agrees: the stream's reads and this bus, nothing else. (MiniStack
+    // looks a role up by what follows `role/`, so the simulated ARN leaves out the path; the
+    // allowed answers show the role was found.)
+    let simulated = format!("arn:aws:iam::000000000000:role/{role_name}");
+    let other_stream = stream_arn.replace(&table, &format!("{table}-other"));
+    let other_bus = bus_arn.replace(&stack.physical("orders"), "someone-elses-bus");
+    for (action, resource, allowed) in [
+        ("dynamodb:GetRecords", stream_arn.as_str(), true),
+        ("dynamodb:GetShardIterator", stream_arn.as_str(), true),
+        ("dynamodb:DescribeStream", stream_arn.as_str(), true),
+        ("dynamodb:ListStreams", stream_arn.as_str(), true),
+        ("events:PutEvents", bus_arn.as_str(), true),
+        ("dynamodb:GetRecords", other_stream.as_str(), false),
+        ("dynamodb:GetItem", t.table_arn().expect("table ARN"), false),
+        ("events:PutEvents", other_bus.as_str(), false),
+    ] {
+        let out = iam
+            .simulate_principal_policy()
+            .policy_source_arn(&simulated)
+            .action_names(action)
+            .resource_arns(resource)
+            .send()
+            .await
+            .expect("SimulatePrincipalPolicy");
+        let decision = out.evaluation_results()[0]
+            .eval_decision()
+            .as_str()
+            .to_string();
+        assert_eq!(
+            decision == "allowed",
+            allowed,
+            "{action} on {resource}: {decision}"
+        );
+    }
+
     // Deployed as declared: nothing to change.
     let plan = stack.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(
