@@ -436,7 +436,10 @@ async fn moving_a_rule_to_another_bus_removes_it_from_the_old_one() {
     // order-audit, for the audit trail, stay there).
     assert_eq!(
         on(stack.physical("orders")).await,
-        vec![stack.physical("order-audit"), stack.physical("order-finished")]
+        vec![
+            stack.physical("order-audit"),
+            stack.physical("order-finished")
+        ]
     );
     assert_eq!(
         on(stack.physical("audit")).await,
