@@ -192,10 +192,7 @@ impl PipeRelay {
         let mut read = 0;
         let shards: Vec<String> = self.iterators.keys().cloned().collect();
         for shard in shards {
-            loop {
-                let Some(Some(iterator)) = self.iterators.get(&shard).cloned() else {
-                    break;
-                };
+            while let Some(Some(iterator)) = self.iterators.get(&shard).cloned() {
                 let out = self
                     .streams
                     .get_records()

@@ -463,9 +463,7 @@ impl Provider for PipeProvider {
                 let Some(out) = describe(ctx, &id, name).await? else {
                     continue;
                 };
-                let owned = out
-                    .tags()
-                    .is_some_and(|t| ctx.is_owned(t.iter().map(|(k, v)| (k, v))));
+                let owned = out.tags().is_some_and(|t| ctx.is_owned(t.iter()));
                 if owned {
                     found.push(Discovered {
                         id,

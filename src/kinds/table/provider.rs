@@ -623,7 +623,7 @@ impl Provider for TableProvider {
         if stream_change.is_some() {
             // A new stream has a new ARN.
             let table = wait_active(ctx, &res, &physical).await?;
-            return Ok(outputs(&physical, &arn, &table));
+            return Ok(outputs(&physical, arn, &table));
         }
         Ok(live.outputs.clone())
     }
