@@ -146,6 +146,22 @@ impl fmt::Display for View<'_> {
                 )?;
             }
         }
+        if !s.pipes.is_empty() {
+            writeln!(f, "\nChange events (pipes)")?;
+            for p in &s.pipes {
+                writeln!(
+                    f,
+                    "  {:<28} {:<10} {}{}",
+                    p.table,
+                    or_dash(&p.state),
+                    p.physical,
+                    p.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
         if !s.queues.is_empty() {
             writeln!(
                 f,

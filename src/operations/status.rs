@@ -79,6 +79,18 @@ pub struct TableState {
     pub approximate_items: Option<i64>,
 }
 
+/// A table's change-events pipe.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipeState {
+    /// The table's logical name.
+    pub table: String,
+    pub physical: String,
+    /// RUNNING, CREATING, STOPPED, START_FAILED...; None: not found.
+    pub state: Option<String>,
+    /// Why Pipes put it in that state, if it says.
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueState {
     pub name: String,
@@ -132,6 +144,8 @@ pub struct StackStatus {
     pub functions: Vec<FunctionState>,
     pub mappings: Vec<MappingState>,
     pub tables: Vec<TableState>,
+    /// The tables' change-events pipes.
+    pub pipes: Vec<PipeState>,
     pub queues: Vec<QueueState>,
     pub alarms: Vec<AlarmState>,
     /// One entry per table of the stack.
@@ -196,10 +210,11 @@ pub async fn read(ctx: &Ctx, graph: &Graph) -> Result<StackStatus, Error> {
         .try_collect()
         .await?;
     let lock_table = LockTable::new(ctx);
-    let (functions, mappings, tables, queues, alarms, last_run, orders) = tokio::try_join!(
+    let (functions, mappings, tables, pipes, queues, alarms, last_run, orders) = tokio::try_join!(
         functions(ctx),
         mappings(ctx),
         tables(ctx),
+        pipes(ctx),
         queues(ctx),
         alarms(ctx),
         lock_table.last_run(),
@@ -213,6 +228,7 @@ pub async fn read(ctx: &Ctx, graph: &Graph) -> Result<StackStatus, Error> {
         functions,
         mappings,
         tables,
+        pipes,
         queues,
         alarms,
         orders,
@@ -285,6 +301,20 @@ pub fn problems(s: &StackStatus) -> Vec<String> {
     for t in &s.tables {
         if let Some(st) = t.status.as_deref().filter(|st| *st != "ACTIVE") {
             out.push(format!("table {} is {st}, not ACTIVE", t.name));
+        }
+    }
+    for p in &s.pipes {
+        // Missing: reported with the missing resources.
+        if let Some(st) = p.state.as_deref().filter(|st| *st != "RUNNING") {
+            out.push(format!(
+                "the change events of table {} are not published: pipe {} is {st}{}; fix the cause and run `orderflow up`",
+                p.table,
+                p.physical,
+                p.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ));
         }
     }
     let missing: Vec<&ResourceState> = s
@@ -416,6 +446,23 @@ async fn tables(ctx: &Ctx) -> Result<Vec<TableState>, Error> {
                 .and_then(|t| t.table_status())
                 .map(|s| s.as_str().to_string()),
             approximate_items: table.as_ref().and_then(|t| t.item_count()),
+        });
+    }
+    Ok(out)
+}
+
+async fn pipes(ctx: &Ctx) -> Result<Vec<PipeState>, Error> {
+    let mut out = Vec::new();
+    for (name, table) in &ctx.spec.tables {
+        if table.change_events.is_none() {
+            continue;
+        }
+        let state = crate::kinds::pipe::provider::state(ctx, name).await?;
+        out.push(PipeState {
+            table: name.clone(),
+            physical: crate::kinds::pipe::pipe_name(&ctx.spec.stack, name),
+            state: state.as_ref().map(|(s, _)| s.clone()),
+            reason: state.and_then(|(_, r)| r),
         });
     }
     Ok(out)
@@ -572,6 +619,7 @@ mod tests {
             functions: Vec::new(),
             mappings: Vec::new(),
             tables: Vec::new(),
+            pipes: Vec::new(),
             queues: vec![
                 QueueState {
                     name: "orders".into(),
@@ -594,6 +642,24 @@ mod tests {
             orders: Vec::new(),
             problems: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_pipe_that_is_not_running_needs_attention_with_its_reason() {
+        let mut s = status();
+        s.pipes = vec![PipeState {
+            table: "orders".into(),
+            physical: "shop-orders-changes".into(),
+            state: Some("RUNNING".into()),
+            reason: None,
+        }];
+        assert!(problems(&s).is_empty(), "{:?}", problems(&s));
+        s.pipes[0].state = Some("START_FAILED".into());
+        s.pipes[0].reason = Some("the role cannot read the stream".into());
+        assert_eq!(
+            problems(&s),
+            ["the change events of table orders are not published: pipe shop-orders-changes is START_FAILED (the role cannot read the stream); fix the cause and run `orderflow up`"]
+        );
     }
 
     #[test]

@@ -266,6 +266,20 @@ async fn wait_gone(ctx: &Ctx, id: &ResourceId, name: &str) -> Result<(), Error> 
     .await
 }
 
+/// The pipe's current state and Pipes' reason for it; `None` when it does not exist.
+pub async fn state(ctx: &Ctx, table: &str) -> Result<Option<(String, Option<String>)>, Error> {
+    let name = pipe_name(&ctx.spec.stack, table);
+    Ok(describe(ctx, &rid(table), &name).await?.map(|out| {
+        (
+            out.current_state()
+                .map_or_else(String::new, |s| s.as_str().to_string()),
+            out.state_reason()
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
+        )
+    }))
+}
+
 #[async_trait]
 impl Provider for PipeProvider {
     fn kind(&self) -> Kind {
