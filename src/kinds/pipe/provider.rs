@@ -152,7 +152,20 @@ fn is_role_not_ready(e: &Error) -> bool {
             .is_some_and(|m| m.to_ascii_lowercase().contains("role"))
 }
 
+/// DescribePipe; `None` when the pipe does not exist. Shared while planning by the pipe's read
+/// and discovery.
 async fn describe(
+    ctx: &Ctx,
+    id: &ResourceId,
+    name: &str,
+) -> Result<Option<DescribePipeOutput>, Error> {
+    ctx.aws
+        .reads
+        .cloned("Pipes.DescribePipe", name, || describe_now(ctx, id, name))
+        .await
+}
+
+async fn describe_now(
     ctx: &Ctx,
     id: &ResourceId,
     name: &str,
@@ -491,7 +504,9 @@ impl Provider for PipeProvider {
     }
 
     async fn still_visible(&self, ctx: &Ctx, target: &Discovered) -> Result<bool, Error> {
-        Ok(describe(ctx, &target.id, &target.handle).await?.is_some())
+        Ok(describe_now(ctx, &target.id, &target.handle)
+            .await?
+            .is_some())
     }
 
     async fn delete(&self, ctx: &Ctx, target: &Discovered) -> Result<(), Error> {
