@@ -341,3 +341,94 @@ fn urlencoding_decode(s: &str) -> String {
         .map(|v| v.to_string())
         .unwrap_or_else(|| s.to_string())
 }
+
+const LIFECYCLE: &str = r#"
+stack: STACK
+buses:
+  events: {}
+tables:
+  items:
+    partition_key: { name: id, type: S }
+"#;
+
+const WITH_CHANGES: &str = r#"    partition_key: { name: id, type: S }
+    stream: changes
+    change_events: { bus: events }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn change_events_turned_on_and_off_take_their_stream_pipe_and_role_along() {
+    let emu = TestEmulator::start();
+    let stack = Stack::with_pipeline(&emu, "chg", LIFECYCLE);
+    stack.up();
+    let config = stack.config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let pipes = aws_sdk_pipes::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&config);
+    let table = stack.physical("items");
+    let pipe_name = format!("{table}-changes");
+    let role_name = format!("{table}.pipe");
+    let stream_of = |ddb: aws_sdk_dynamodb::Client, table: String| async move {
+        let t = ddb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect("DescribeTable")
+            .table
+            .expect("table");
+        t.stream_specification()
+            .filter(|s| s.stream_enabled())
+            .and(t.latest_stream_arn().map(str::to_string))
+    };
+    assert_eq!(stream_of(ddb.clone(), table.clone()).await, None);
+
+    // On: the existing table gets its stream, then the role and the pipe reading it.
+    stack.edit("    partition_key: { name: id, type: S }\n", WITH_CHANGES);
+    let plan = stack.json(&["plan", "--output", "json"]);
+    let planned: Vec<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] != "unchanged")
+        .map(|s| {
+            format!(
+                "{} {}.{}",
+                s["action"].as_str().unwrap(),
+                s["id"]["kind"].as_str().unwrap(),
+                s["id"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "update table.items",
+            "create service_role.pipe/items",
+            "create pipe.items"
+        ],
+        "{plan}"
+    );
+    stack.up();
+    let stream = stream_of(ddb.clone(), table.clone())
+        .await
+        .expect("a stream after up");
+    let pipe = pipes
+        .describe_pipe()
+        .name(&pipe_name)
+        .send()
+        .await
+        .expect("DescribePipe");
+    assert_eq!(pipe.source(), Some(stream.as_str()));
+    let plan = stack.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+
+    // Off: pipe and role go, then the stream.
+    stack.edit(WITH_CHANGES, "    partition_key: { name: id, type: S }\n");
+    stack.up();
+    assert!(pipes.describe_pipe().name(&pipe_name).send().await.is_err());
+    assert!(iam.get_role().role_name(&role_name).send().await.is_err());
+    assert_eq!(stream_of(ddb.clone(), table.clone()).await, None);
+    let plan = stack.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+}

@@ -398,8 +398,14 @@ impl Provider for PipeProvider {
         let id = rid(table);
         let name = pipe_name(&ctx.spec.stack, table);
         // Pipes cannot change a pipe's source (a re-enabled stream has a new ARN): replace it.
-        // The new pipe starts at the new stream's oldest record, so no change is skipped.
-        if changes.iter().any(|c| c.attribute == "source") {
+        // The new pipe starts at the new stream's oldest record, so no change is skipped. A pipe
+        // that failed to be created or updated is replaced too: Pipes may refuse to update it.
+        let failed = live
+            .props
+            .get("state")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.ends_with("_FAILED"));
+        if failed || changes.iter().any(|c| c.attribute == "source") {
             delete_pipe(ctx, &id, &name).await?;
             wait_gone(ctx, &id, &name).await?;
             return create_pipe(ctx, table, known).await;
