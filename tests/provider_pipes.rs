@@ -266,3 +266,31 @@ async fn discovery_finds_only_pipes_tagged_for_the_stack() {
         replay.calls()
     );
 }
+
+#[tokio::test]
+async fn a_pipe_that_failed_is_replaced_rather_than_updated() {
+    let replay = Replay::new(vec![
+        answer(200, lifecycle("DELETING")),
+        not_found("Pipe shop-orders-changes"),
+        answer(200, lifecycle("CREATING")),
+        answer(200, described("RUNNING", None)),
+    ]);
+    let ctx = ctx(&replay, None, PIPELINE);
+    let live = Live {
+        props: [("state".to_string(), json!("CREATE_FAILED"))].into(),
+        outputs: [("arn".to_string(), pipe_arn())].into(),
+        owned: true,
+    };
+    let change = Change {
+        attribute: "state".into(),
+        old: Some(json!("CREATE_FAILED")),
+        new: Prop::Known(json!("RUNNING")),
+    };
+    Kind::Pipe
+        .provider()
+        .update(&ctx, "orders", &known("1"), &live, &[change])
+        .await
+        .expect("replaced");
+    let methods: Vec<String> = replay.calls().into_iter().map(|(m, _)| m).collect();
+    assert_eq!(methods, ["DELETE", "GET", "POST", "GET"]);
+}
