@@ -313,18 +313,18 @@ async fn customers_are_told_once_how_their_order_ended() {
     let emu = TestEmulator::start();
     let endpoint = emu.endpoint().to_string();
     // Two subscribers of the stack's topic: `probe` takes one customer's notifications only
-    // (filter policy on the customer_id attribute), `audit` takes everything.
+    // (filter policy on the customer_id attribute), `all-outcomes` takes everything.
     let stack = Stack::new(
         &emu,
         "notify",
         &[
             (
                 "  validate-dlq:\n    retention: 1209600\n",
-                "  validate-dlq:\n    retention: 1209600\n  probe: {}\n  audit: {}\n",
+                "  validate-dlq:\n    retention: 1209600\n  probe: {}\n  all-outcomes: {}\n",
             ),
             (
                 "    subscriptions: []\n",
-                "    subscriptions:\n      - queue: probe\n        filter_policy: { customer_id: [cust-notify-a] }\n        raw_message_delivery: true\n      - queue: audit\n        raw_message_delivery: true\n",
+                "    subscriptions:\n      - queue: probe\n        filter_policy: { customer_id: [cust-notify-a] }\n        raw_message_delivery: true\n      - queue: all-outcomes\n        raw_message_delivery: true\n",
             ),
         ],
     );
@@ -348,7 +348,7 @@ async fn customers_are_told_once_how_their_order_ended() {
     let table = stack.physical("orders");
     let function = stack.physical("notify-customer");
     let probe = stack.queue_url(&sqs, "probe").await;
-    let audit = stack.queue_url(&sqs, "audit").await;
+    let audit = stack.queue_url(&sqs, "all-outcomes").await;
     let dlq = stack.queue_url(&sqs, "notify-dlq").await;
 
     // ---- PROCESSED: one email to the customer, one notification with its attributes.
@@ -525,7 +525,7 @@ async fn customers_are_told_once_how_their_order_ended() {
         .find(|m| is_notification_for("ord-notify-c")(m))
         .expect("customer B's notification reached the unfiltered subscriber");
     assert_eq!(attribute(c, "customer_id").as_deref(), Some(CUSTOMER_B));
-    // The earlier notifications reached it too: the audit subscriber sees everything.
+    // The earlier notifications reached it too: the all-outcomes subscriber sees everything.
     let seen: Vec<String> = audited
         .iter()
         .map(|m| body(m)["order_id"].as_str().unwrap_or_default().to_owned())
