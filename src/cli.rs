@@ -115,7 +115,7 @@ pub enum Command {
     /// Upload an order file (JSON Lines) where the stack's import rule picks it up, as a
     /// partner would; with --wait, wait for its result and every imported order's final status.
     Import(ImportArgs),
-    /// Print sample orders as JSON Lines, the import format (some invalid with --invalid).
+    /// Print sample orders in an import format, JSON Lines or CSV (some invalid with --invalid).
     SampleOrders(SampleOrdersArgs),
     /// Manage the local AWS emulator (MiniStack) on 127.0.0.1.
     Local(LocalArgs),
@@ -362,7 +362,8 @@ pub struct SendOrderArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The order file: one order JSON per line (`orderflow sample-orders` writes one).
+    /// The order file: JSON Lines, one order JSON per line, or CSV (`.csv`), one row per line
+    /// item (`orderflow sample-orders [--format csv]` writes one).
     pub file: PathBuf,
     /// Bucket to upload to (logical name); defaults to the only bucket in the file.
     #[arg(long)]
@@ -393,6 +394,17 @@ pub struct SampleOrdersArgs {
     /// Order ids are `<prefix>-000001`...; default: a fresh prefix, so runs never collide.
     #[arg(long)]
     pub id_prefix: Option<String>,
+    /// `jsonl`: one order JSON per line; `csv`: a header, then one row per line item.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OrderFileFormat,
+}
+
+/// The formats of order files import-orders reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OrderFileFormat {
+    #[default]
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,8 @@
 //! good line is PROCESSED exactly once, every bad line is reported with its line number, the
 //! function's memory stays bounded, and uploading the file again creates nothing new. Bad
 //! input gets a clear result or no action: a file that is not JSON Lines, an empty file, a
-//! line longer than the function reads, an object under another prefix.
+//! line longer than the function reads, an object under another prefix. A CSV file (one row per
+//! line item) imports the same way.
 //!
 //! One emulator and one deployed stack for every scenario; each uses its own order ids.
 
@@ -260,13 +261,45 @@ async fn partner_files_are_imported_once_and_bad_lines_reported() {
     let elsewhere = orders(&ddb, &table, &long_prefix).await;
     assert_eq!(elsewhere.len(), 2, "only the long-line file's two orders");
 
+    // CSV, one row per line item: the same orders and outcomes as JSON Lines, the bad orders
+    // reported at their first row's line, and a second upload creating nothing.
+    let csv = dir.path().join("partner-c.csv");
+    let csv_prefix = format!("imp-csv-{}", stack.name);
+    let out = stack.run(&[
+        "sample-orders",
+        "--count",
+        "60",
+        "--invalid",
+        "6",
+        "--id-prefix",
+        &csv_prefix,
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&csv, &out.stdout).unwrap();
+    let (code, imported) = import(&stack, &csv);
+    assert_eq!(code, Some(3), "{imported:#}");
+    assert_eq!(imported["key"], "imports/partner-c.csv");
+    assert_eq!(imported["result"]["format"], "csv", "{imported:#}");
+    assert_eq!(imported["result"]["imported"], 54, "{imported:#}");
+    assert_eq!(imported["result"]["invalid"], 6, "{imported:#}");
+    assert_eq!(imported["orders"]["pending"], 0, "{imported:#}");
+    let from_csv = orders(&ddb, &table, &csv_prefix).await;
+    assert_eq!(from_csv.len(), 54);
+    assert!(from_csv.values().all(|(status, _)| status == "PROCESSED"));
+    let (_, again) = import(&stack, &csv);
+    assert_eq!(again["result"]["imported"], 0, "{again:#}");
+    assert_eq!(again["result"]["already_imported"], 54, "{again:#}");
+    assert_eq!(orders(&ddb, &table, &csv_prefix).await, from_csv);
+
     // A name the rule does not match is refused before anything is uploaded.
-    let csv = dir.path().join("orders.csv");
-    std::fs::write(&csv, "order_id\n").unwrap();
-    let out = stack.run(&["import", csv.to_str().unwrap()]);
+    let text = dir.path().join("orders.txt");
+    std::fs::write(&text, "order_id\n").unwrap();
+    let out = stack.run(&["import", text.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("imports/orders.csv is not one of them"),
+        stderr(&out).contains("imports/orders.txt is not one of them"),
         "{}",
         stderr(&out)
     );

@@ -1,6 +1,8 @@
-//! `orderflow import FILE [--wait]`: upload an order file (JSON Lines, `sample-orders` makes
-//! one) where the stack's import rule picks it up, as a partner would; with `--wait`, wait for
-//! the import's result object and then for every imported order's final status.
+//! `orderflow import FILE [--wait]`: upload an order file (JSON Lines, or CSV for a key ending
+//! in `.csv`; `sample-orders [--format csv]` makes one) where the stack's import rule picks it
+//! up, as a partner would; with `--wait`, wait for the import's result object and then for
+//! every imported order's final status (the order ids read from the file, streaming, in the
+//! format import-orders reads it in).
 //!
 //! The bucket is the only one declared (or `--bucket`); the key is the file's name under the
 //! prefix of the rule on the default bus that matches the bucket's `Object Created` events (a
@@ -356,7 +358,12 @@ async fn wait(
         .filter_map(|e| e["line"].as_u64())
         .collect();
     out.result = Some(result);
-    let ids = order_ids(file, &bad_lines)?;
+    // import-orders picks the format by the key, not the local file's name.
+    let ids = if out.key.to_ascii_lowercase().ends_with(".csv") {
+        csv_order_ids(file, &bad_lines)?
+    } else {
+        order_ids(file, &bad_lines)?
+    };
     if !quiet {
         eprintln!(
             "import result read; waiting for {} orders to be final",
@@ -446,6 +453,33 @@ fn order_ids(file: &Path, bad_lines: &BTreeSet<u64>) -> Result<Vec<String>, Erro
             }
         }
     }
+    Ok(ids)
+}
+
+/// The order ids of a CSV file's orders, but the ones the import reported as bad (at their
+/// first row's line), read with import-orders' own CSV reader and grouping.
+fn csv_order_ids(file: &Path, bad_lines: &BTreeSet<u64>) -> Result<Vec<String>, Error> {
+    let read_error = |e| Error::io(format!("reading {}", file.display()), e);
+    let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(read_error)?);
+    let mut ids = Vec::new();
+    let mut seen = BTreeSet::new();
+    order_domain::csv::orders::read_entries(reader, MAX_LINE_BYTES, |entry| {
+        let order_domain::csv::orders::Entry::Order { line, json, .. } = entry else {
+            return;
+        };
+        if bad_lines.contains(&line) {
+            return;
+        }
+        let Ok(order) = serde_json::from_str::<Value>(&json) else {
+            return;
+        };
+        if let Some(id) = order["order_id"].as_str() {
+            if seen.insert(id.to_string()) {
+                ids.push(id.to_string());
+            }
+        }
+    })
+    .map_err(read_error)?;
     Ok(ids)
 }
 
@@ -608,6 +642,31 @@ mod tests {
                 Some("bcd".to_string()),
                 Some("last".to_string())
             ]
+        );
+    }
+
+    #[test]
+    fn csv_order_ids_skip_the_orders_reported_bad() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("orders.csv");
+        std::fs::write(
+            &file,
+            "sku,quantity,unit_price_minor,order_id,customer_id,currency,total_minor\n\
+             A,1,5,ord-1,c,EUR,10\n\
+             \"B\nB\",1,5,ord-1,c,EUR,10\n\
+             A,1,5,ord-2,c,EUR,5\n\
+             A,1,5,ord-3,c,EUR,5\n\
+             A,1,5,,c,EUR,5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            csv_order_ids(&file, &BTreeSet::new()).unwrap(),
+            ["ord-1", "ord-2", "ord-3"]
+        );
+        // ord-2 starts on line 5 (ord-1's second row takes two lines).
+        assert_eq!(
+            csv_order_ids(&file, &BTreeSet::from([5])).unwrap(),
+            ["ord-1", "ord-3"]
         );
     }
 

@@ -1,6 +1,8 @@
-//! `orderflow sample-orders [--count N] [--invalid K]`: order lines in the import format (one
-//! order JSON per line, the `send-order --file` shape), for `orderflow import` and partners'
-//! test files, like `sam local generate-event`. Needs no pipeline and no AWS.
+//! `orderflow sample-orders [--count N] [--invalid K] [--format jsonl|csv]`: orders in an
+//! import format — JSON Lines (one order JSON per line, the `send-order --file` shape, the
+//! default) or CSV (a header, then one row per line item: order-domain's `csv` format) — for
+//! `orderflow import` and partners' test files, like `sam local generate-event`. Needs no
+//! pipeline and no AWS. Both formats carry the same orders for the same arguments.
 //!
 //! Every order has a unique id (`--id-prefix` plus a number; by default a fresh prefix per run,
 //! so two runs never collide). `--invalid K` spreads K orders that the pipeline rejects over
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 use order_domain::sample::{generate_order_id, OrderBuilder};
 use serde_json::Value;
 
-use crate::cli::SampleOrdersArgs;
+use crate::cli::{OrderFileFormat, SampleOrdersArgs};
 use crate::error::Error;
 
 /// The ways a sample line can be invalid, in the order they are used.
@@ -66,23 +68,36 @@ pub fn run(args: SampleOrdersArgs) -> Result<ExitCode, Error> {
         .unwrap_or_else(|| generate_order_id().replacen("ord-", "imp-", 1));
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    match write(&mut out, &prefix, &args) {
+        // `sample-orders | head` closes the pipe: not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => other
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| Error::io("writing to stdout", e)),
+    }
+}
+
+/// Writes the file: `args.count` orders in `args.format`.
+pub fn write(out: &mut impl Write, prefix: &str, args: &SampleOrdersArgs) -> std::io::Result<()> {
+    let mut row = String::new();
+    if args.format == OrderFileFormat::Csv {
+        out.write_all(order_domain::csv::header_row().as_bytes())?;
+    }
     for i in 0..args.count {
-        let line = sample_line(&prefix, i, args.count, args.invalid);
-        let written = serde_json::to_writer(&mut out, &line)
-            .map_err(std::io::Error::from)
-            .and_then(|()| out.write_all(b"\n"));
-        match written {
-            // `sample-orders | head` closes the pipe: not an error.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-            other => other.map_err(|e| Error::io("writing to stdout", e))?,
+        let order = sample_line(prefix, i, args.count, args.invalid);
+        match args.format {
+            OrderFileFormat::Jsonl => {
+                serde_json::to_writer(&mut *out, &order)?;
+                out.write_all(b"\n")?;
+            }
+            OrderFileFormat::Csv => {
+                row.clear();
+                order_domain::csv::write_order(&order, &mut row);
+                out.write_all(row.as_bytes())?;
+            }
         }
     }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::io("writing to stdout", e))
-        }
-        _ => Ok(ExitCode::SUCCESS),
-    }
+    out.flush()
 }
 
 #[cfg(test)]
@@ -108,6 +123,62 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 100, "unique ids");
         assert_eq!(lines[0]["order_id"], "imp-t-000001");
+    }
+
+    fn file(format: OrderFileFormat, count: u64, invalid: u64) -> String {
+        let args = SampleOrdersArgs {
+            count,
+            invalid,
+            id_prefix: Some("imp-f".into()),
+            format,
+        };
+        let mut out = Vec::new();
+        write(&mut out, "imp-f", &args).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The orders of a CSV file as import-orders reads them (order-domain's record parser and
+    /// grouping, fed in small pieces as from S3), as JSON.
+    fn csv_orders(text: &str) -> Vec<Value> {
+        use order_domain::csv::orders::{read_entries, Entry};
+        let mut orders = Vec::new();
+        let reader = std::io::BufReader::with_capacity(13, text.as_bytes());
+        read_entries(reader, 256 * 1024, |entry| match entry {
+            Entry::Order { json, problems, .. } if problems.is_empty() => {
+                orders.push(serde_json::from_str(&json).unwrap())
+            }
+            other => panic!("not a clean order: {other:?}"),
+        })
+        .unwrap();
+        orders
+    }
+
+    #[test]
+    fn csv_carries_the_same_orders_as_json_lines() {
+        let (count, invalid) = (40, 8);
+        let jsonl: Vec<Value> = file(OrderFileFormat::Jsonl, count, invalid)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let csv = file(OrderFileFormat::Csv, count, invalid);
+        assert!(csv.starts_with(
+            "order_id,customer_id,customer_email,currency,total_minor,sku,quantity,unit_price_minor\n"
+        ));
+        // A header, then one row per item.
+        let items: usize = jsonl
+            .iter()
+            .map(|o| o["items"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(csv.lines().count(), 1 + items);
+        assert!(items > count as usize);
+        assert_eq!(csv_orders(&csv), jsonl);
+        assert_eq!(jsonl.len(), count as usize);
+        // The invalid orders stay invalid, for the same rules.
+        let bad = jsonl
+            .iter()
+            .filter(|o| order_domain::validate_json(o).is_err())
+            .count();
+        assert_eq!(bad, invalid as usize);
     }
 
     #[test]

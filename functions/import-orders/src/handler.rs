@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::AsyncBufRead;
 
 use crate::import::{self, DependencyError, EventBus, OrderTable};
-use crate::report::{self, Counts, ImportResult, LineError, LineReason};
+use crate::report::{self, Counts, ImportResult};
 
 /// Suffix of the result objects; objects with it are never imported.
 pub const RESULT_SUFFIX: &str = ".result.json";
@@ -145,18 +145,18 @@ where
     let started = Instant::now();
     let result_key = format!("{key}{RESULT_SUFFIX}");
 
-    let (format, imported, upload_id) = if key.to_ascii_lowercase().ends_with(".csv") {
-        ("csv", unsupported_csv(), None)
+    let Some(Opened { body, upload_id }) = cx.source.open(&bucket, &key).await? else {
+        tracing::warn!(
+            bucket,
+            key,
+            "the object no longer exists: nothing to import"
+        );
+        return Ok(Handled::Gone);
+    };
+    let (format, imported) = if key.to_ascii_lowercase().ends_with(".csv") {
+        ("csv", import::import_csv(body, &cx.import).await?)
     } else {
-        let Some(Opened { body, upload_id }) = cx.source.open(&bucket, &key).await? else {
-            tracing::warn!(
-                bucket,
-                key,
-                "the object no longer exists: nothing to import"
-            );
-            return Ok(Handled::Gone);
-        };
-        ("jsonl", import::import(body, &cx.import).await?, upload_id)
+        ("jsonl", import::import(body, &cx.import).await?)
     };
 
     let line_buffer_peak_bytes = imported.line_buffer_peak_bytes;
@@ -211,21 +211,4 @@ where
         result_key,
         result: Box::new(result),
     })
-}
-
-/// CSV files are not imported (yet): the whole file is refused, unread.
-fn unsupported_csv() -> import::Imported {
-    import::Imported {
-        counts: Counts::default(),
-        errors: vec![LineError::new(
-            0,
-            None,
-            vec![LineReason::new(
-                "unsupported_format",
-                "CSV files are not supported yet: upload the orders as JSON Lines (one order JSON per line)",
-            )],
-        )],
-        errors_truncated: false,
-        line_buffer_peak_bytes: 0,
-    }
 }

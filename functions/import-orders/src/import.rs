@@ -1,5 +1,8 @@
-//! Importing the lines of one JSON Lines file, independent of AWS: the table goes through
-//! [`OrderTable`], the bus through [`EventBus`] and the file is any [`AsyncBufRead`].
+//! Importing one order file, independent of AWS: the table goes through [`OrderTable`], the bus
+//! through [`EventBus`] and the file is any [`AsyncBufRead`], read as JSON Lines ([`import`])
+//! or CSV ([`import_csv`], see [`crate::csv`]). Both formats come down to [`Entries`]: each
+//! order as JSON, checked by [`check_order`] (so a CSV order gets the same rules, reasons and
+//! request hash as the same order on a JSON line), blank lines and bad lines.
 //!
 //! Valid orders are recorded and announced in chunks of [`CHUNK_ORDERS`]: the conditional puts
 //! of a chunk run concurrently, then its events go out in as few PutEvents calls as possible
@@ -87,13 +90,14 @@ pub struct Imported {
 }
 
 /// A valid order of the file, waiting for its chunk.
-struct Pending {
+pub(crate) struct Pending {
     line: u64,
     order: ValidOrder,
     request_hash: String,
 }
 
-enum Parsed {
+/// One entry of a file: a line of JSON Lines; a row or an order of CSV.
+pub(crate) enum Parsed {
     Blank,
     Bad(LineError),
     Valid(Pending),
@@ -119,9 +123,45 @@ struct Run<'c, T, B> {
     next_chunk: u64,
 }
 
-/// Imports every line of `reader`. Per-line problems are reported in the result; only a read,
-/// DynamoDB or EventBridge failure is an error (the chunks then in flight are abandoned: a
-/// retry of the whole file finishes them, see [`process_chunk`]).
+/// A file's entries in the order they become known.
+pub(crate) trait Entries {
+    /// The next entry, `None` at the end. Cancel safe: it races the chunks in flight.
+    async fn next_entry(&mut self) -> std::io::Result<Option<Parsed>>;
+    /// Physical lines read.
+    fn lines(&self) -> u64;
+    /// The largest the reading buffer grew (at most `max_line_bytes`).
+    fn peak_buffer_capacity(&self) -> usize;
+}
+
+/// The lines of a JSON Lines file.
+struct JsonLines<R> {
+    lines: LineReader<R>,
+    number: u64,
+    max_line_bytes: usize,
+}
+
+impl<R: AsyncBufRead + Unpin> Entries for JsonLines<R> {
+    async fn next_entry(&mut self) -> std::io::Result<Option<Parsed>> {
+        // Cancel safe: `next_line` is, and nothing changes here before it returns.
+        let Some(line) = self.lines.next_line().await? else {
+            return Ok(None);
+        };
+        self.number += 1;
+        Ok(Some(parse_line(self.number, line, self.max_line_bytes)))
+    }
+
+    fn lines(&self) -> u64 {
+        self.lines.lines()
+    }
+
+    fn peak_buffer_capacity(&self) -> usize {
+        self.lines.peak_buffer_capacity()
+    }
+}
+
+/// Imports every line of the JSON Lines file `reader`. Per-line problems are reported in the
+/// result; only a read, DynamoDB or EventBridge failure is an error (the chunks then in flight
+/// are abandoned: a retry of the whole file finishes them, see [`process_chunk`]).
 pub async fn import<'c, R, T, B>(
     reader: R,
     cx: &'c Context<'c, T, B>,
@@ -131,7 +171,36 @@ where
     T: OrderTable,
     B: EventBus,
 {
-    let mut lines = LineReader::new(reader, cx.max_line_bytes);
+    let lines = JsonLines {
+        lines: LineReader::new(reader, cx.max_line_bytes),
+        number: 0,
+        max_line_bytes: cx.max_line_bytes,
+    };
+    import_entries(lines, cx).await
+}
+
+/// Imports every order of the CSV file `reader` ([`crate::csv`]), as [`import`] does.
+pub async fn import_csv<'c, R, T, B>(
+    reader: R,
+    cx: &'c Context<'c, T, B>,
+) -> Result<Imported, DependencyError>
+where
+    R: AsyncBufRead + Unpin,
+    T: OrderTable,
+    B: EventBus,
+{
+    import_entries(crate::csv::CsvEntries::new(reader, cx.max_line_bytes), cx).await
+}
+
+async fn import_entries<'c, E, T, B>(
+    mut entries: E,
+    cx: &'c Context<'c, T, B>,
+) -> Result<Imported, DependencyError>
+where
+    E: Entries,
+    T: OrderTable,
+    B: EventBus,
+{
     let mut run = Run {
         cx,
         counts: Counts::default(),
@@ -141,11 +210,10 @@ where
         next_chunk: 0,
     };
     let mut chunk: Vec<Pending> = Vec::with_capacity(CHUNK_ORDERS);
-    let mut number: u64 = 0;
     loop {
-        // Read the next line while the chunks in flight progress.
+        // Read the next entry while the chunks in flight progress.
         let next = if run.in_flight.is_empty() {
-            lines.next_line().await
+            entries.next_entry().await
         } else {
             tokio::select! {
                 biased;
@@ -153,16 +221,15 @@ where
                     run.merge(done?);
                     continue;
                 }
-                line = lines.next_line() => line,
+                entry = entries.next_entry() => entry,
             }
         };
-        let line = next.map_err(|err| DependencyError {
+        let entry = next.map_err(|err| DependencyError {
             operation: "S3 GetObject",
             message: format!("reading the object failed: {err}"),
         })?;
-        let Some(line) = line else { break };
-        number += 1;
-        match parse_line(number, line, cx.max_line_bytes) {
+        let Some(entry) = entry else { break };
+        match entry {
             Parsed::Blank => run.counts.blank += 1,
             Parsed::Bad(error) => run.bad(error),
             Parsed::Valid(pending) => {
@@ -190,7 +257,7 @@ where
     while let Some(done) = run.in_flight.next().await {
         run.merge(done?);
     }
-    run.counts.lines = lines.lines();
+    run.counts.lines = entries.lines();
     if run.counts.lines == 0 {
         run.errors.push(LineError::new(
             0,
@@ -206,7 +273,7 @@ where
         counts: run.counts,
         errors,
         errors_truncated,
-        line_buffer_peak_bytes: lines.peak_buffer_capacity(),
+        line_buffer_peak_bytes: entries.peak_buffer_capacity(),
     })
 }
 
@@ -382,6 +449,16 @@ fn parse_line(number: u64, line: Line<'_>, max_line_bytes: usize) -> Parsed {
             )
         }
     };
+    check_order(number, text, Vec::new())
+}
+
+/// Checks the order JSON `text` of entry `number` as `POST /orders` would, plus the import's
+/// own rule (an `order_id` is required); `reasons`: problems found before (a CSV order's rows
+/// disagreeing), which make the entry bad whatever its JSON.
+pub(crate) fn check_order(number: u64, text: &str, mut reasons: Vec<LineReason>) -> Parsed {
+    let bad = |order_id: Option<&str>, reasons: Vec<LineReason>| {
+        Parsed::Bad(LineError::new(number, order_id.map(str::to_owned), reasons))
+    };
     let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(err) => {
@@ -395,7 +472,6 @@ fn parse_line(number: u64, line: Line<'_>, max_line_bytes: usize) -> Parsed {
         }
     };
     let order_id = order_domain::usable_order_id(&value);
-    let mut reasons = Vec::new();
     let checked = match value.as_object() {
         Some(object) if !object.contains_key("order_id") => {
             reasons.push(LineReason::new(

@@ -22,7 +22,19 @@
 //!    UTF-8 BOM at the start skipped. Each line is parsed and validated with order-domain (every
 //!    violation reported, with order-domain's codes; at most 100 per line). A line without an
 //!    `order_id` is bad (`missing_order_id`): ids tell re-uploaded orders from new ones.
-//!    Keys ending in `.csv` are not read: their result has one `unsupported_format` error.
+//!    CSV (keys ending in `.csv`, any case; format in order-domain's `csv` module): a header
+//!    row naming the columns (`order_id`, `customer_id`, `customer_email` (optional),
+//!    `currency`, `total_minor`, `sku`, `quantity`, `unit_price_minor`, in any order; an
+//!    unknown, missing or repeated one refuses the file: one error at the header's line,
+//!    nothing read after it), then one
+//!    row per line item; consecutive rows with the same `order_id` are one order, whose order
+//!    columns must agree (`order_rows_differ`). Records are split through a buffer bounded by
+//!    `IMPORT_MAX_LINE_BYTES` (a longer row: `line_too_long`), and an order longer than that as
+//!    JSON is `line_too_long` too. Each order is turned into the JSON a JSON line would hold
+//!    and checked exactly as one (same rules, reasons and request hash), reported at the line
+//!    of its first row; an unreadable row (`malformed_csv`, `wrong_field_count`) at its own
+//!    line. Rows of an order id seen earlier, after other orders, are refused
+//!    (`order_rows_not_consecutive`, for the first 500,000 ids of a file).
 //! 4. Each valid order as submit-order handles a body with `order_id`: a conditional put of the
 //!    RECEIVED record with the request hash of the canonical order JSON (the same hash
 //!    submit-order stores). Stored → `OrderPlaced` + `OrderStatusChanged(RECEIVED)` published,
@@ -48,6 +60,7 @@
 
 mod aws;
 mod bus;
+mod csv;
 mod handler;
 mod import;
 mod lines;

@@ -31,8 +31,9 @@ pub struct ImportResult {
     pub peak_rss_bytes: Option<u64>,
 }
 
-/// What became of the lines of a file. `lines` = `blank` + `imported` + `republished` +
-/// `already_imported` + `invalid`.
+/// What became of the lines of a file. JSON Lines: `lines` = `blank` + `imported` +
+/// `republished` + `already_imported` + `invalid`. CSV: `lines` counts physical lines (an order
+/// takes one per item, plus the header) and the others count orders, blank and bad rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Physical lines read.
@@ -60,7 +61,9 @@ pub struct LineError {
     pub reasons: Vec<LineReason>,
 }
 
-/// `code` is one of order-domain's reason codes or one of this function's own
+/// `code` is one of order-domain's reason codes, one of its CSV format's (`unknown_column`,
+/// `missing_column`, `duplicate_column`, `malformed_csv`, `wrong_field_count`,
+/// `order_rows_differ`, `order_rows_not_consecutive`) or one of this function's own
 /// (`line_too_long`, `missing_order_id`, `order_id_conflict`, `empty_file`,
 /// `reasons_truncated`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod csv;
 pub mod events;
 pub mod item;
 pub mod lifecycle;

@@ -448,16 +448,6 @@ async fn a_deleted_object_is_not_an_error() {
 }
 
 #[tokio::test]
-async fn csv_files_are_refused_unread() {
-    let world = World::new();
-    world.file("imports/orders.csv", "order_id,sku\nord-1,A\n");
-    let result = world.import("imports/orders.csv").await;
-    assert_eq!(result.format, "csv");
-    assert_eq!(codes(&result), [(0, vec!["unsupported_format"])]);
-    assert_eq!(world.source.opens.get(), 0);
-}
-
-#[tokio::test]
 async fn failed_put_events_entries_are_resent() {
     let world = World::new();
     world.file("imports/i.jsonl", lines(["ord-1".into(), "ord-2".into()]));
