@@ -181,10 +181,7 @@ async fn the_audit_queue_gets_one_change_event_per_status_transition() {
         )
     );
 
-    // IAM's policy simulator agrees: the stream's reads and this bus, nothing else. (MiniStack
-    // looks a role up by what follows `role/`, so the simulated ARN leaves out the path; the
-    // allowed answers show the role was found.)
-    let simulated = format!("arn:aws:iam::000000000000:role/{role_name}");
+    // IAM's policy simulator agrees: the stream's reads and this bus, nothing else.
     let other_stream = stream_arn.replace(&table, &format!("{table}-other"));
     let other_bus = bus_arn.replace(&stack.physical("orders"), "someone-elses-bus");
     for (action, resource, allowed) in [
@@ -197,18 +194,7 @@ async fn the_audit_queue_gets_one_change_event_per_status_transition() {
         ("dynamodb:GetItem", t.table_arn().expect("table ARN"), false),
         ("events:PutEvents", other_bus.as_str(), false),
     ] {
-        let out = iam
-            .simulate_principal_policy()
-            .policy_source_arn(&simulated)
-            .action_names(action)
-            .resource_arns(resource)
-            .send()
-            .await
-            .expect("SimulatePrincipalPolicy");
-        let decision = out.evaluation_results()[0]
-            .eval_decision()
-            .as_str()
-            .to_string();
+        let decision = common::simulated_decision(&iam, &role_name, action, resource).await;
         assert_eq!(
             decision == "allowed",
             allowed,

@@ -3,148 +3,19 @@
 //! SDK a replay client with the answers AWS gives (shapes from the Schemas API reference) and
 //! asserts the requests the providers make — method, path, body.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+#[path = "replay/mod.rs"]
+mod replay;
 
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
-use orderflow::aws::Clients;
 use orderflow::resources::{diff, Ctx, Discovered, Kind, Known, ResourceId};
-use orderflow::spec::Spec;
+use replay::{answer, not_found, Answer, Replay, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
 const PIPELINE: &str = "stack: shop\ntags: { team: orders }\nevent_schemas:\n  orders:\n    description: Order events\n    events: [OrderPlaced, OrderRejected]\n";
-
-/// An HTTP client for the SDK that answers each request with the next recorded answer (in
-/// order, whatever the request) and keeps the requests for assertions. (The smithy
-/// `StaticReplayClient` does the same, but its `test-util` feature turns on serde_json's
-/// `preserve_order` for every test build of the crate, which would make tested binaries order
-/// JSON keys differently from shipped ones.)
-#[derive(Debug, Clone, Default)]
-struct Replay {
-    answers: Arc<Mutex<VecDeque<Answer>>>,
-    requests: Arc<Mutex<Vec<(String, String, Value)>>>,
-}
-
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
-}
-
-impl Replay {
-    fn new(answers: Vec<Answer>) -> Replay {
-        Replay {
-            answers: Arc::new(Mutex::new(answers.into())),
-            requests: Arc::default(),
-        }
-    }
-
-    /// (method, path and query, JSON body or null) of every request made.
-    fn requests(&self) -> Vec<(String, String, Value)> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl HttpConnector for Replay {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let body = request
-            .body()
-            .bytes()
-            .filter(|b| !b.is_empty())
-            .map(|b| serde_json::from_slice(b).expect("JSON request body"))
-            .unwrap_or(Value::Null);
-        let uri = request.uri();
-        let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
-        let path = after_scheme
-            .find('/')
-            .map_or("/", |i| &after_scheme[i..])
-            .to_string();
-        self.requests
-            .lock()
-            .unwrap()
-            .push((request.method().to_string(), path, body));
-        let answer = self
-            .answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .expect("a recorded answer for every request");
-        let text = if answer.body.is_null() {
-            String::new()
-        } else {
-            answer.body.to_string()
-        };
-        let mut response = HttpResponse::new(
-            StatusCode::try_from(answer.status).unwrap(),
-            SdkBody::from(text),
-        );
-        response
-            .headers_mut()
-            .insert("content-type", "application/json");
-        if let Some(code) = answer.body["Code"].as_str() {
-            response
-                .headers_mut()
-                .insert("x-amzn-errortype", code.to_string());
-        }
-        HttpConnectorFuture::ready(Ok(response))
-    }
-}
-
-impl HttpClient for Replay {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
-
-fn spec() -> Spec {
-    orderflow::spec::parse("pipeline.yaml", PIPELINE).expect("valid pipeline")
-}
 
 /// A `Ctx` whose every AWS call is answered by `replay`, in order. `endpoint`: a custom
 /// endpoint (a local emulator), as `--local` sets one.
 fn ctx(replay: &Replay, endpoint: Option<&str>) -> Ctx {
-    let mut config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_schemas::config::SharedCredentialsProvider::new(
-            aws_sdk_schemas::config::Credentials::new("test", "test", None, None, "test"),
-        ))
-        .http_client(replay.clone())
-        .retry_config(aws_config::retry::RetryConfig::disabled());
-    if let Some(url) = endpoint {
-        config = config.endpoint_url(url);
-    }
-    Ctx {
-        spec: Arc::new(spec()),
-        aws: Clients::from_config(&config.build()),
-        region: REGION.into(),
-        artifacts: Default::default(),
-        parallelism: 1,
-    }
-}
-
-/// AWS's answer to one request.
-fn answer(status: u16, body: Value) -> Answer {
-    Answer { status, body }
-}
-
-fn not_found(what: &str) -> Answer {
-    answer(
-        404,
-        json!({"Code": "NotFoundException", "Message": format!("{what} does not exist.")}),
-    )
+    replay::ctx(replay, endpoint, PIPELINE)
 }
 
 /// (method, path, JSON body or null) of every request made.

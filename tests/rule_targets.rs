@@ -366,18 +366,11 @@ async fn a_rule_forwards_to_another_bus_with_a_role_only_it_may_assume() {
         [("events:PutEvents".to_string(), partners_arn.clone())]
     );
 
-    // The policy simulator agrees (the role looked up without its path, as MiniStack does).
+    // The policy simulator agrees.
     let intake_arn = format!("arn:aws:events:us-east-1:000000000000:event-bus/{intake}");
     for (resource, allowed) in [(&partners_arn, true), (&intake_arn, false)] {
-        let out = iam
-            .simulate_principal_policy()
-            .policy_source_arn(format!("arn:aws:iam::000000000000:role/{role_name}"))
-            .action_names("events:PutEvents")
-            .resource_arns(resource)
-            .send()
-            .await
-            .expect("SimulatePrincipalPolicy");
-        let decision = out.evaluation_results()[0].eval_decision().as_str();
+        let decision =
+            common::simulated_decision(&iam, &role_name, "events:PutEvents", resource).await;
         assert_eq!(
             decision == "allowed",
             allowed,

@@ -300,3 +300,27 @@ pub async fn receive_messages(
     }
     bodies
 }
+
+/// IAM's policy simulator's decision (`allowed`, `implicitDeny`...) for the role `role_name` doing
+/// `action` on `resource`. MiniStack looks a role up by what follows `role/`, so the simulated
+/// ARN leaves out the role's path (real AWS takes the full ARN); callers check an allowed
+/// action next to each denied one, so a denial never passes just because the role was not found.
+pub async fn simulated_decision(
+    iam: &aws_sdk_iam::Client,
+    role_name: &str,
+    action: &str,
+    resource: &str,
+) -> String {
+    let out = iam
+        .simulate_principal_policy()
+        .policy_source_arn(format!("arn:aws:iam::000000000000:role/{role_name}"))
+        .action_names(action)
+        .resource_arns(resource)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SimulatePrincipalPolicy {action} on {resource}: {e:?}"));
+    out.evaluation_results()[0]
+        .eval_decision()
+        .as_str()
+        .to_string()
+}

@@ -1,6 +1,6 @@
-//! Recorded Schemas API answers for the SDK, shared by the discoverer and schema-diff tests (no
-//! emulator has that API). The same replay client as tests/provider_event_schemas.rs: each
-//! request gets the next recorded answer, in order, and is kept for assertions.
+//! Recorded AWS answers for the SDK, for the provider tests of APIs the emulator lacks or
+//! cannot make fail (Schemas: registry, schemas, discoverer, `schema events --diff`; Pipes):
+//! each request gets the next recorded answer, in order, and is kept for assertions.
 
 #![allow(dead_code)]
 
