@@ -10,8 +10,8 @@ use super::{
 };
 use crate::error::Error;
 use crate::kinds::declared;
-use crate::kinds::event_schema::registry::api_tags;
-use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
+use crate::kinds::event_schema::registry::{api_tags, update_tags};
+use crate::resources::tags::{desired_tags, live_managed_tags};
 use crate::resources::{
     absent_as_none, known_value, output, text_value, unknown_attribute, Change, Ctx, Discovered,
     Kind, Known, Live, Outputs, Prop, Props, Provider, ResourceId,
@@ -159,29 +159,7 @@ impl Provider for DiscovererProvider {
                         .await
                         .map_err(|e| Error::aws(&res, "StartDiscoverer", e))?;
                 }
-                "tags" => {
-                    let (set, remove) = tag_changes(change.old.as_ref(), &ctx.tags());
-                    if !set.is_empty() {
-                        ctx.aws
-                            .schemas
-                            .tag_resource()
-                            .resource_arn(arn)
-                            .set_tags(Some(api_tags(&set)))
-                            .send()
-                            .await
-                            .map_err(|e| Error::aws(&res, "TagResource", e))?;
-                    }
-                    if !remove.is_empty() {
-                        ctx.aws
-                            .schemas
-                            .untag_resource()
-                            .resource_arn(arn)
-                            .set_tag_keys(Some(remove))
-                            .send()
-                            .await
-                            .map_err(|e| Error::aws(&res, "UntagResource", e))?;
-                    }
-                }
+                "tags" => update_tags(ctx, &res, arn, change).await?,
                 other => return Err(unknown_attribute(&res, other)),
             }
         }
