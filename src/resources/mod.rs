@@ -289,10 +289,15 @@ pub fn resolve_template(t: &Template, known: &Known) -> Prop {
 
 /// Output value of a dependency (`arn`, `url`, `name`) as a Prop.
 pub fn output(known: &Known, id: &ResourceId, key: &str) -> Prop {
-    match known.get(id).and_then(|o| o.get(key)) {
-        Some(v) => Prop::Known(Value::String(v.clone())),
+    match output_value(known, id, key) {
+        Some(v) => Prop::Known(Value::String(v)),
         None => Prop::Unknown,
     }
+}
+
+/// Output value of a dependency, if it exists yet.
+pub fn output_value(known: &Known, id: &ResourceId, key: &str) -> Option<String> {
+    known.get(id).and_then(|o| o.get(key)).cloned()
 }
 
 /// A resource kind: how to read, create, update, delete and discover it.

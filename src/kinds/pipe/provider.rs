@@ -17,8 +17,8 @@ use crate::kinds::service_role::pipe_role;
 use crate::kinds::table::ChangeEvents;
 use crate::resources::tags::{desired_tags, live_managed_tags, tag_changes};
 use crate::resources::{
-    output, text_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Prop, Props, Provider,
-    ResourceId,
+    output, output_value, text_value, Change, Ctx, Discovered, Kind, Known, Live, Outputs, Props,
+    Provider, ResourceId,
 };
 use crate::retry::{poll_until, retry, Backoff};
 use crate::spec::Spec;
@@ -47,13 +47,6 @@ fn change_events<'s>(spec: &'s Spec, table: &str) -> Result<&'s ChangeEvents, Er
                 rid(table)
             ))
         })
-}
-
-fn known_string(known: &Known, id: &ResourceId, key: &str) -> Option<String> {
-    match output(known, id, key) {
-        Prop::Known(Value::String(s)) => Some(s),
-        _ => None,
-    }
 }
 
 /// The parameters orderflow sets, normalised as `read` reports them.
@@ -131,9 +124,9 @@ struct Ends {
 fn ends(spec: &Spec, table: &str, known: &Known) -> Option<Ends> {
     let events = spec.tables.get(table)?.change_events.as_ref()?;
     Some(Ends {
-        stream: known_string(known, &ResourceId::new(Kind::Table, table), "stream_arn")?,
-        bus: known_string(known, &ResourceId::new(Kind::Bus, &events.bus), "arn")?,
-        role: known_string(known, &pipe_role(table), "arn")?,
+        stream: output_value(known, &ResourceId::new(Kind::Table, table), "stream_arn")?,
+        bus: output_value(known, &ResourceId::new(Kind::Bus, &events.bus), "arn")?,
+        role: output_value(known, &pipe_role(table), "arn")?,
     })
 }
 
@@ -311,20 +304,16 @@ impl Provider for PipeProvider {
         let Ok(events) = change_events(&ctx.spec, table) else {
             return Props::new();
         };
-        let arn = |id: ResourceId, key: &str| match output(known, &id, key) {
-            Prop::Known(v) => Prop::Known(v),
-            Prop::Unknown => Prop::Unknown,
-        };
         Props::from([
             (
                 "source".into(),
-                arn(ResourceId::new(Kind::Table, table), "stream_arn"),
+                output(known, &ResourceId::new(Kind::Table, table), "stream_arn"),
             ),
             (
                 "target".into(),
-                arn(ResourceId::new(Kind::Bus, &events.bus), "arn"),
+                output(known, &ResourceId::new(Kind::Bus, &events.bus), "arn"),
             ),
-            ("role_arn".into(), arn(pipe_role(table), "arn")),
+            ("role_arn".into(), output(known, &pipe_role(table), "arn")),
             ("parameters".into(), parameters_value(events).into()),
             (
                 "description".into(),

@@ -14,7 +14,7 @@ use crate::kinds::pipe::pipe_name;
 use crate::kinds::rule::provider::DEFAULT_BUS;
 use crate::kinds::rule::Destination;
 use crate::resources::iam_role::{IamRoleProvider, RoleShape};
-use crate::resources::{output, Ctx, Kind, Known, Prop, ResourceId};
+use crate::resources::{output_value, Ctx, Kind, Known, Prop, ResourceId};
 use crate::spec::Spec;
 
 pub struct ServiceRole;
@@ -181,15 +181,13 @@ impl RoleShape for ServiceRole {
     }
 
     fn access_policy(ctx: &Ctx, name: &str, known: &Known) -> Prop {
-        let arn = |id: ResourceId, key: &str| match output(known, &id, key) {
-            Prop::Known(Value::String(s)) => Some(s),
-            _ => None,
-        };
         let mut statements = Vec::new();
         match Owner::parse(name) {
             Some(Owner::Rule(rule)) => {
                 for (i, bus) in target_buses(&ctx.spec, rule).into_iter().enumerate() {
-                    let Some(bus_arn) = arn(ResourceId::new(Kind::Bus, bus), "arn") else {
+                    let Some(bus_arn) =
+                        output_value(known, &ResourceId::new(Kind::Bus, bus), "arn")
+                    else {
                         return Prop::Unknown;
                     };
                     statements.push(statement(
@@ -209,8 +207,8 @@ impl RoleShape for ServiceRole {
                     return Prop::Unknown;
                 };
                 let (Some(stream), Some(bus_arn)) = (
-                    arn(ResourceId::new(Kind::Table, table), "stream_arn"),
-                    arn(ResourceId::new(Kind::Bus, &events.bus), "arn"),
+                    output_value(known, &ResourceId::new(Kind::Table, table), "stream_arn"),
+                    output_value(known, &ResourceId::new(Kind::Bus, &events.bus), "arn"),
                 ) else {
                     return Prop::Unknown;
                 };

@@ -50,6 +50,17 @@ pub(super) fn stream_arn(t: &TableDescription) -> Option<&str> {
         .and(t.latest_stream_arn())
 }
 
+/// The UpdateTables (stream enabled or not) that take the live stream — `None` disabled,
+/// `Some("changes")` ours, `Some(view)` another view someone set — to the declared one.
+fn steps(live: Option<&str>, enabled: bool) -> &'static [bool] {
+    match (live, enabled) {
+        (Some("changes"), true) | (None, false) => &[],
+        (None, true) => &[true],
+        (Some("changes"), false) | (Some(_), false) => &[false],
+        (Some(_), true) => &[false, true],
+    }
+}
+
 /// Enable or disable the stream. From another view type, the stream is disabled first (one
 /// view per stream).
 pub(super) async fn set_stream(
@@ -59,16 +70,7 @@ pub(super) async fn set_stream(
     old: Option<&Value>,
     enabled: bool,
 ) -> Result<(), Error> {
-    let other_view = old.and_then(Value::as_str).is_some_and(|v| v != "changes");
-    let mut steps = Vec::new();
-    if other_view {
-        steps.push(false);
-    }
-    let already = old.and_then(Value::as_str) == Some("changes");
-    if enabled && !already || !enabled && old.is_some_and(|v| !v.is_null()) && !other_view {
-        steps.push(enabled);
-    }
-    for step in steps {
+    for &step in steps(old.and_then(Value::as_str), enabled) {
         super::provider::wait_active(ctx, res, physical).await?;
         ctx.aws
             .dynamodb
@@ -98,6 +100,16 @@ mod tests {
             );
         }
         t.build()
+    }
+
+    #[test]
+    fn another_view_is_disabled_before_ours_is_enabled() {
+        assert_eq!(steps(None, true), [true]);
+        assert_eq!(steps(Some("changes"), true), [] as [bool; 0]);
+        assert_eq!(steps(Some("changes"), false), [false]);
+        assert_eq!(steps(Some("KEYS_ONLY"), true), [false, true]);
+        assert_eq!(steps(Some("KEYS_ONLY"), false), [false]);
+        assert_eq!(steps(None, false), [] as [bool; 0]);
     }
 
     #[test]
